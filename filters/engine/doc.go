@@ -1,0 +1,15 @@
+// Package engine implements neural style transfer (Gatys et al., as taught in Stanford CS231n) on
+// GoMLX: SqueezeNet 1.1 feature extraction, the content, style (Gram) and total-variation losses,
+// their gradient with respect to the image, and the Adam loop that paints the content image in the
+// style of an artwork.
+//
+// The reference is ../shared/reference/reference.py; each part here carries the name of its
+// counterpart there (extract, gram, content_loss, style_loss, tv_loss, transfer).
+//
+// The gradient is an explicit backward pass written with forward ops only (DotGeneral, Slice,
+// Concatenate, Pad, comparisons), because GoMLX's automatic differentiation fails or crawls on the
+// pure-Go backend for this network. Being plain graph code, the same formulation runs unchanged on
+// every GoMLX backend; the backend is a setting (see NewBackend), never a code path.
+//
+// Images are float32 tensors in CHW layout (no batch axis), normalised with ImageNet's mean and std.
+package engine

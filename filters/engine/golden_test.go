@@ -1,0 +1,286 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/styleproxy/styleproxy/weights"
+)
+
+// sharedDir is ../shared beside the repository, where the weights, images and golden values are.
+func sharedDir(t testing.TB) string {
+	t.Helper()
+	d, err := filepath.Abs(filepath.Join("..", "..", "..", "shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "golden")); err != nil {
+		t.Fatalf("shared test data not found at %s (the repository expects ../shared beside it): %v", d, err)
+	}
+	return d
+}
+
+var (
+	testEngineOnce sync.Once
+	testEngine     *Engine
+	testEngineErr  error
+)
+
+// newTestEngine builds one engine for the package's tests, on the backend STYLEPROXY_BACKEND
+// names (the pure-Go backend by default).
+func newTestEngine(t testing.TB) *Engine {
+	t.Helper()
+	testEngineOnce.Do(func() {
+		path := os.Getenv("STYLEPROXY_WEIGHTS")
+		if path == "" {
+			path = filepath.Join(sharedDir(t), "weights")
+		}
+		path, err := weights.Resolve(path)
+		if err != nil {
+			testEngineErr = err
+			return
+		}
+		ck, err := weights.Load(path)
+		if err != nil {
+			testEngineErr = err
+			return
+		}
+		spec := os.Getenv("STYLEPROXY_BACKEND")
+		if spec == "" {
+			spec = "go"
+		}
+		b, err := NewBackend(spec)
+		if err != nil {
+			testEngineErr = err
+			return
+		}
+		testEngine, testEngineErr = New(b, ck)
+	})
+	if testEngineErr != nil {
+		t.Fatal(testEngineErr)
+	}
+	return testEngine
+}
+
+func loadPNG(t testing.TB, path string) *Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := src.Bounds()
+	pix := make([]uint8, 0, 3*b.Dx()*b.Dy())
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := src.At(x, y).RGBA()
+			pix = append(pix, uint8(r>>8), uint8(g>>8), uint8(bl>>8))
+		}
+	}
+	im, err := FromRGB(b.Dx(), b.Dy(), pix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+type golden struct {
+	Features []struct {
+		Index int     `json:"index"`
+		Shape []int   `json:"shape"`
+		Sum   float64 `json:"sum"`
+		SumSq float64 `json:"sum_sq"`
+	} `json:"features"`
+	StyleGramSums []float64 `json:"style_gram_sums"`
+	LossAtContent struct {
+		TV float64 `json:"tv"`
+	} `json:"loss_at_content"`
+	LossAtX Losses `json:"loss_at_x"`
+	GradAtX struct {
+		L2     float64 `json:"l2"`
+		Sum    float64 `json:"sum"`
+		Probes []struct {
+			Y, X int
+			RGB  [3]float64 `json:"rgb"`
+		} `json:"probes"`
+	} `json:"grad_at_x"`
+	Adam struct {
+		LossHistory []float64 `json:"loss_history"`
+	} `json:"adam_lr3_10_iters_from_content"`
+}
+
+type goldenCase struct {
+	g              golden
+	content, style *Image
+}
+
+func loadGolden(t testing.TB) goldenCase {
+	dir := filepath.Join(sharedDir(t), "golden")
+	raw, err := os.ReadFile(filepath.Join(dir, "tubingen_starry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gc goldenCase
+	if err := json.Unmarshal(raw, &gc.g); err != nil {
+		t.Fatal(err)
+	}
+	gc.content = loadPNG(t, filepath.Join(dir, "content_tubingen_128x96.png"))
+	gc.style = loadPNG(t, filepath.Join(dir, "style_starry_96x80.png"))
+	return gc
+}
+
+// perturbed is the golden file's x: content + 0.1*sin(0.37*x + 0.71*y + 1.3*c).
+func perturbed(im *Image) *Image {
+	x := im.Clone()
+	for c := 0; c < 3; c++ {
+		for y := 0; y < im.H; y++ {
+			for xx := 0; xx < im.W; xx++ {
+				i := (c*im.H+y)*im.W + xx
+				x.Data[i] += float32(0.1 * math.Sin(0.37*float64(xx)+0.71*float64(y)+1.3*float64(c)))
+			}
+		}
+	}
+	return x
+}
+
+func assertClose(t *testing.T, what string, got, want, rel float64) {
+	t.Helper()
+	if d := math.Abs(got - want); d > rel*math.Abs(want) || math.IsNaN(got) {
+		t.Errorf("%s = %.7g, want %.7g (relative error %.2g > %.0g)", what, got, want, d/math.Abs(want), rel)
+	}
+}
+
+func TestGoldenFeatures(t *testing.T) {
+	e, gc := newTestEngine(t), loadGolden(t)
+	feats, err := e.Features(gc.content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feats) != len(gc.g.Features) {
+		t.Fatalf("%d feature maps, want %d", len(feats), len(gc.g.Features))
+	}
+	for i, want := range gc.g.Features {
+		f := feats[i]
+		wantShape := want.Shape[1:] // golden shapes are NCHW with N = 1
+		if len(f.Shape) != 3 || f.Shape[0] != wantShape[0] || f.Shape[1] != wantShape[1] || f.Shape[2] != wantShape[2] {
+			t.Errorf("features[%d] shape %v, want %v", i, f.Shape, wantShape)
+			continue
+		}
+		var sum, sq float64
+		for _, v := range f.Data {
+			sum += float64(v)
+			sq += float64(v) * float64(v)
+		}
+		assertClose(t, fmt.Sprintf("sum of features[%d]", i), sum, want.Sum, 1e-3)
+		assertClose(t, fmt.Sprintf("sum of squares of features[%d]", i), sq, want.SumSq, 1e-3)
+	}
+}
+
+func TestGoldenStyleGrams(t *testing.T) {
+	e, gc := newTestEngine(t), loadGolden(t)
+	st, err := e.StyleTargets(gc.style)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range gc.g.StyleGramSums {
+		var sum float64
+		for _, v := range st[i].Data {
+			sum += float64(v)
+		}
+		assertClose(t, fmt.Sprintf("Gram sum at style layer %d", StyleLayers[i]), sum, want, 1e-3)
+	}
+}
+
+func TestGoldenLossAndGradient(t *testing.T) {
+	e, gc := newTestEngine(t), loadGolden(t)
+	w := Presets["starry_night"]
+	ct, err := e.ContentTarget(gc.content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.StyleTargets(gc.style)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, grad, err := e.LossAndGradient(perturbed(gc.content), ct, st, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gc.g.LossAtX
+	assertClose(t, "content loss", l.Content, want.Content, 1e-3)
+	assertClose(t, "style loss", l.Style, want.Style, 1e-3)
+	assertClose(t, "TV loss", l.TV, want.TV, 1e-3)
+	assertClose(t, "total loss", l.Total, want.Total, 1e-3)
+
+	var l2, sum float64
+	for _, v := range grad.Data {
+		l2 += float64(v) * float64(v)
+		sum += float64(v)
+	}
+	assertClose(t, "gradient L2 norm", math.Sqrt(l2), gc.g.GradAtX.L2, 1e-3)
+	assertClose(t, "gradient sum", sum, gc.g.GradAtX.Sum, 1e-3)
+	// Probes are compared relative to the gradient's typical size: one probe sits where the
+	// gradient is float noise around zero, which no relative tolerance of its own can hold.
+	scale := math.Sqrt(l2 / float64(len(grad.Data)))
+	plane := grad.H * grad.W
+	for _, p := range gc.g.GradAtX.Probes {
+		for c, want := range p.RGB {
+			got := float64(grad.Data[c*plane+p.Y*grad.W+p.X])
+			if d := math.Abs(got - want); d > 1e-3*max(math.Abs(want), scale) {
+				t.Errorf("gradient at (y=%d, x=%d, c=%d) = %.7g, want %.7g", p.Y, p.X, c, got, want)
+			}
+		}
+	}
+
+	// At the content image itself the content loss vanishes and the TV loss is the golden one.
+	l0, _, err := e.LossAndGradient(gc.content, ct, st, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l0.Content != 0 {
+		t.Errorf("content loss at the content image = %g, want 0", l0.Content)
+	}
+	assertClose(t, "TV loss at the content image", l0.TV, gc.g.LossAtContent.TV, 1e-3)
+}
+
+func TestGoldenAdamHistory(t *testing.T) {
+	e, gc := newTestEngine(t), loadGolden(t)
+	st, err := e.StyleTargets(gc.style)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Iters: 10, LR: 3, DecayAt: -1, ClampUntil: 10, Init: "content"}
+	var seen int
+	_, hist, err := e.Transfer(context.Background(), gc.content, st, Presets["starry_night"], opt,
+		func(k, n int, _ Losses) {
+			seen++
+			if k != seen || n != 10 {
+				t.Errorf("progress(%d, %d), want (%d, 10)", k, n, seen)
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gc.g.Adam.LossHistory
+	if len(hist) != len(want) {
+		t.Fatalf("%d losses, want %d", len(hist), len(want))
+	}
+	for i, w := range want {
+		tol := 0.05 // later steps drift: see ../shared/golden/README.md
+		if i < 2 {
+			tol = 1e-3
+		}
+		assertClose(t, fmt.Sprintf("loss before step %d", i), hist[i].Total, w, tol)
+	}
+}

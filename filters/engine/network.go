@@ -1,0 +1,324 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads best unqualified, as in GoMLX's examples
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/styleproxy/styleproxy/weights"
+)
+
+// NumLayers is the number of modules in torchvision's squeezenet1_1.features: 0 conv 3x3/2,
+// 1 ReLU, 2 max-pool, 3-4 fire, 5 max-pool, 6-7 fire, 8 max-pool, 9-12 fire.
+const NumLayers = 13
+
+type layerKind int
+
+const (
+	kindConv layerKind = iota
+	kindReLU
+	kindPool
+	kindFire
+)
+
+var layerKinds = [NumLayers]layerKind{
+	kindConv, kindReLU, kindPool, kindFire, kindFire, kindPool, kindFire, kindFire, kindPool,
+	kindFire, kindFire, kindFire, kindFire,
+}
+
+// conv holds one convolution's weights, rearranged once so that the convolution is a single
+// matrix product with "patches" whose rows are tap-major (row = tap*Cin + inputChannel).
+type conv struct {
+	cout, cin, k int
+	w            *tensors.Tensor // [cout, k*k*cin]: forward product W·patches
+	wt           *tensors.Tensor // [k*k*cin, cout]: backward product Wᵀ·dY, spread back by col2im
+	b            *tensors.Tensor // [cout, 1]
+}
+
+type fire struct{ squeeze, expand1, expand3 conv }
+
+// Network is SqueezeNet 1.1's feature extractor with its weights, ready to be built into graphs.
+type Network struct {
+	conv1 conv
+	fires map[int]fire
+}
+
+// NewNetwork prepares the network from a checkpoint whose tensors the weights package validated.
+func NewNetwork(ck *weights.Checkpoint) (*Network, error) {
+	n := &Network{fires: map[int]fire{}}
+	var err error
+	if n.conv1, err = newConv(ck, "features.0"); err != nil {
+		return nil, err
+	}
+	for l, kind := range layerKinds {
+		if kind != kindFire {
+			continue
+		}
+		var f fire
+		p := fmt.Sprintf("features.%d.", l)
+		if f.squeeze, err = newConv(ck, p+"squeeze"); err != nil {
+			return nil, err
+		}
+		if f.expand1, err = newConv(ck, p+"expand1x1"); err != nil {
+			return nil, err
+		}
+		if f.expand3, err = newConv(ck, p+"expand3x3"); err != nil {
+			return nil, err
+		}
+		n.fires[l] = f
+	}
+	return n, nil
+}
+
+func newConv(ck *weights.Checkpoint, prefix string) (conv, error) {
+	w, b := ck.Tensors[prefix+".weight"], ck.Tensors[prefix+".bias"]
+	if w == nil || b == nil || len(w.Shape) != 4 || w.Shape[2] != w.Shape[3] || len(b.Data) != w.Shape[0] {
+		return conv{}, fmt.Errorf("engine: checkpoint lacks a usable %s convolution", prefix)
+	}
+	cout, cin, k := w.Shape[0], w.Shape[1], w.Shape[2]
+	kk := k * k * cin
+	wm := make([]float32, cout*kk)
+	wt := make([]float32, kk*cout)
+	for o := 0; o < cout; o++ {
+		for c := 0; c < cin; c++ {
+			for t := 0; t < k*k; t++ {
+				v := w.Data[(o*cin+c)*k*k+t]
+				row := t*cin + c
+				wm[o*kk+row] = v
+				wt[row*cout+o] = v
+			}
+		}
+	}
+	return conv{
+		cout: cout, cin: cin, k: k,
+		w:  tensors.FromFlatDataAndDimensions(wm, cout, kk),
+		wt: tensors.FromFlatDataAndDimensions(wt, kk, cout),
+		b:  tensors.FromFlatDataAndDimensions(append([]float32(nil), b.Data...), cout, 1),
+	}, nil
+}
+
+// Activations are what a forward pass keeps for the backward pass: Features[l] is the output of
+// module l ([C, H, W]); the rest are intermediate values the gradients of ReLU, max-pool and the
+// fire modules need.
+type Activations struct {
+	Features [NumLayers]*Node
+	input    *Node
+	squeeze  map[int]*Node // fire module's squeeze output (after ReLU)
+	pool     map[int]poolState
+}
+
+type poolState struct {
+	taps   [9]*Node // the nine strided windows of the padded input, as compared with the output
+	padded []int    // padded input size [H, W]
+	in     []int    // unpadded input size [H, W]
+}
+
+// Extract runs the network up to and including module `last` on x ([3, H, W]): the reference's
+// extract(), stopped early because the losses need nothing past the deepest style layer.
+func (n *Network) Extract(x *Node, last int) *Activations {
+	a := &Activations{input: x, squeeze: map[int]*Node{}, pool: map[int]poolState{}}
+	h := x
+	for l := 0; l <= last; l++ {
+		switch layerKinds[l] {
+		case kindConv:
+			h = n.conv1.apply(h, 2, 0)
+		case kindReLU:
+			h = MaxScalar(h, 0.0)
+		case kindPool:
+			var st poolState
+			h, st = maxPool3x3s2Ceil(h)
+			a.pool[l] = st
+		case kindFire:
+			f := n.fires[l]
+			s := MaxScalar(f.squeeze.apply(h, 1, 0), 0.0)
+			a.squeeze[l] = s
+			h = MaxScalar(Concatenate([]*Node{f.expand1.apply(s, 1, 0), f.expand3.apply(s, 1, 1)}, 0), 0.0)
+		}
+		a.Features[l] = h
+	}
+	return a
+}
+
+// Backward returns d(loss)/d(input image) given d(loss)/d(Features[l]) for some layers (nil for
+// the others). It walks the modules from the deepest layer with a gradient back to the image.
+func (n *Network) Backward(a *Activations, featureGrads map[int]*Node) *Node {
+	last := -1
+	for l := range featureGrads {
+		last = max(last, l)
+	}
+	var g *Node
+	for l := last; l >= 0; l-- {
+		if fg := featureGrads[l]; fg != nil {
+			if g == nil {
+				g = fg
+			} else {
+				g = Add(g, fg)
+			}
+		}
+		if g == nil {
+			continue
+		}
+		var in *Node
+		if l > 0 {
+			in = a.Features[l-1]
+		} else {
+			in = a.input
+		}
+		switch layerKinds[l] {
+		case kindConv:
+			g = n.conv1.backward(g, in.Shape().Dimensions, 2, 0)
+		case kindReLU:
+			g = reluBackward(a.Features[l], g)
+		case kindPool:
+			g = maxPoolBackward(a.pool[l], a.Features[l], g)
+		case kindFire:
+			f := n.fires[l]
+			g = reluBackward(a.Features[l], g)
+			ce := f.expand1.cout
+			s := a.squeeze[l]
+			ge1 := Slice(g, AxisRange(0, ce))
+			ge3 := Slice(g, AxisRange(ce, 2*ce))
+			gs := Add(f.expand1.backward(ge1, s.Shape().Dimensions, 1, 0),
+				f.expand3.backward(ge3, s.Shape().Dimensions, 1, 1))
+			gs = reluBackward(s, gs)
+			g = f.squeeze.backward(gs, in.Shape().Dimensions, 1, 0)
+		}
+	}
+	return g
+}
+
+func reluBackward(out, g *Node) *Node {
+	return Where(GreaterThan(out, ScalarZero(out.Graph(), out.DType())), g, ZerosLike(g))
+}
+
+// outSize is a convolution's output length along one axis.
+func outSize(in, k, stride, pad int) int { return (in+2*pad-k)/stride + 1 }
+
+// patches builds the im2col matrix [k*k*C, Ho*Wo] of x ([C, H, W]): row tap*C + c holds
+// channel c of the input shifted by that tap.
+func patches(x *Node, k, stride, pad int) (p *Node, ho, wo int) {
+	dims := x.Shape().Dimensions
+	c, h, w := dims[0], dims[1], dims[2]
+	ho, wo = outSize(h, k, stride, pad), outSize(w, k, stride, pad)
+	if k == 1 && stride == 1 && pad == 0 {
+		return Reshape(x, c, h*w), h, w
+	}
+	if pad > 0 {
+		zero := ScalarZero(x.Graph(), x.DType())
+		x = Pad(x, zero, backends.PadAxis{}, backends.PadAxis{Start: pad, End: pad}, backends.PadAxis{Start: pad, End: pad})
+	}
+	taps := make([]*Node, 0, k*k)
+	for ky := 0; ky < k; ky++ {
+		for kx := 0; kx < k; kx++ {
+			taps = append(taps, Slice(x, AxisRange(),
+				AxisRange(ky, ky+stride*(ho-1)+1).Stride(stride),
+				AxisRange(kx, kx+stride*(wo-1)+1).Stride(stride)))
+		}
+	}
+	return Reshape(Concatenate(taps, 0), k*k*c, ho*wo), ho, wo
+}
+
+// apply is the convolution (with bias) of x ([Cin, H, W]) as one matrix product.
+func (cv conv) apply(x *Node, stride, pad int) *Node {
+	g := x.Graph()
+	p, ho, wo := patches(x, cv.k, stride, pad)
+	y := Dot(Const(g, cv.w), p).Product()
+	y = Add(y, Const(g, cv.b))
+	return Reshape(y, cv.cout, ho, wo)
+}
+
+// backward is the gradient of the convolution with respect to its input ([Cin, inDims[1],
+// inDims[2]]), given the gradient gy of its output: Wᵀ·gy, then each tap's rows added back where
+// the tap read them (col2im), with interior padding for strides.
+func (cv conv) backward(gy *Node, inDims []int, stride, pad int) *Node {
+	g := gy.Graph()
+	dims := gy.Shape().Dimensions
+	ho, wo := dims[1], dims[2]
+	z := Dot(Const(g, cv.wt), Reshape(gy, cv.cout, ho*wo)).Product() // [k*k*cin, ho*wo]
+	h, w := inDims[1], inDims[2]
+	if cv.k == 1 && stride == 1 && pad == 0 {
+		return Reshape(z, cv.cin, h, w)
+	}
+	z = Reshape(z, cv.k*cv.k, cv.cin, ho, wo)
+	hp, wp := h+2*pad, w+2*pad
+	zero := ScalarZero(g, gy.DType())
+	var sum *Node
+	for ky := 0; ky < cv.k; ky++ {
+		for kx := 0; kx < cv.k; kx++ {
+			t := ky*cv.k + kx
+			zt := Reshape(Slice(z, AxisElem(t)), cv.cin, ho, wo)
+			spanY, spanX := stride*(ho-1)+1, stride*(wo-1)+1
+			placed := Pad(zt, zero, backends.PadAxis{},
+				backends.PadAxis{Start: ky, End: hp - ky - spanY, Interior: stride - 1},
+				backends.PadAxis{Start: kx, End: wp - kx - spanX, Interior: stride - 1})
+			if sum == nil {
+				sum = placed
+			} else {
+				sum = Add(sum, placed)
+			}
+		}
+	}
+	if pad > 0 {
+		sum = Slice(sum, AxisRange(), AxisRange(pad, pad+h), AxisRange(pad, pad+w))
+	}
+	return sum
+}
+
+// maxPool3x3s2Ceil is torch's MaxPool2d(3, stride=2, ceil_mode=True): windows that run past the
+// bottom or right edge are cut short, which padding with -inf reproduces.
+func maxPool3x3s2Ceil(x *Node) (*Node, poolState) {
+	dims := x.Shape().Dimensions
+	h, w := dims[1], dims[2]
+	ho, wo := (h-3+1)/2+1, (w-3+1)/2+1 // ceil((h-3)/2) + 1
+	hp, wp := 2*(ho-1)+3, 2*(wo-1)+3
+	st := poolState{padded: []int{hp, wp}, in: []int{h, w}}
+	if hp > h || wp > w {
+		negInf := Scalar(x.Graph(), x.DType(), -3.4e38)
+		x = Pad(x, negInf, backends.PadAxis{}, backends.PadAxis{End: hp - h}, backends.PadAxis{End: wp - w})
+	}
+	var y *Node
+	for ky := 0; ky < 3; ky++ {
+		for kx := 0; kx < 3; kx++ {
+			t := Slice(x, AxisRange(), AxisRange(ky, ky+2*(ho-1)+1).Stride(2), AxisRange(kx, kx+2*(wo-1)+1).Stride(2))
+			st.taps[ky*3+kx] = t
+			if y == nil {
+				y = t
+			} else {
+				y = Max(y, t)
+			}
+		}
+	}
+	return y, st
+}
+
+// maxPoolBackward sends each output's gradient to the input(s) holding the window's maximum.
+// Ties between positive values are measure-zero; ties at zero happen but there the preceding
+// ReLU's gradient is zero anyway, so routing to every tied input agrees with torch's argmax.
+func maxPoolBackward(st poolState, y, gy *Node) *Node {
+	g := gy.Graph()
+	dims := gy.Shape().Dimensions
+	ho, wo := dims[1], dims[2]
+	hp, wp := st.padded[0], st.padded[1]
+	zero := ScalarZero(g, gy.DType())
+	zeros := ZerosLike(gy)
+	var sum *Node
+	for ky := 0; ky < 3; ky++ {
+		for kx := 0; kx < 3; kx++ {
+			routed := Where(Equal(st.taps[ky*3+kx], y), gy, zeros)
+			placed := Pad(routed, zero, backends.PadAxis{},
+				backends.PadAxis{Start: ky, End: hp - ky - (2*(ho-1) + 1), Interior: 1},
+				backends.PadAxis{Start: kx, End: wp - kx - (2*(wo-1) + 1), Interior: 1})
+			if sum == nil {
+				sum = placed
+			} else {
+				sum = Add(sum, placed)
+			}
+		}
+	}
+	if hp > st.in[0] || wp > st.in[1] {
+		sum = Slice(sum, AxisRange(), AxisRange(0, st.in[0]), AxisRange(0, st.in[1]))
+	}
+	return sum
+}
