@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// shared is ../shared beside the repository root.
+func shared(t *testing.T, parts ...string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join(append([]string{"..", "..", "..", "shared"}, parts...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("shared test data missing: %v", err)
+	}
+	return p
+}
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestStylizeRefusesBadInput(t *testing.T) {
+	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
+	dir := t.TempDir()
+	notImage := filepath.Join(dir, "notes.jpg")
+	empty := filepath.Join(dir, "empty.png")
+	os.WriteFile(notImage, []byte("this is not a picture"), 0o644)
+	os.WriteFile(empty, nil, 0o644)
+	content := shared(t, "images", "tubingen.jpg")
+	style := shared(t, "images", "starry_night.jpg")
+	out := filepath.Join(dir, "out.png")
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error line
+	}{
+		{"missing content file", []string{"--content", filepath.Join(dir, "nope.jpg"), "--style", style, "-o", out}, "no such file"},
+		{"content not an image", []string{"--content", notImage, "--style", style, "-o", out}, "not a decodable image"},
+		{"empty style file", []string{"--content", content, "--style", empty, "-o", out}, "empty"},
+		{"absurd size", []string{"--content", content, "--style", style, "-o", out, "--size", "100000"}, "--size must be between 0 and 4096"},
+		{"negative style size", []string{"--content", content, "--style", style, "-o", out, "--style-size", "-3"}, "--style-size"},
+		{"size below the network's minimum", []string{"--content", content, "--style", style, "-o", out, "--size", "8"}, "at least 27"},
+		{"unknown preset", []string{"--content", content, "--style", style, "-o", out, "--preset", "mona_lisa"}, `unknown preset "mona_lisa"`},
+		{"three style weights", []string{"--content", content, "--style", style, "-o", out, "--style-weights", "1,2,3"}, "needs 4"},
+		{"unknown output format", []string{"--content", content, "--style", style, "-o", filepath.Join(dir, "out.xyz")}, "-o"},
+		{"missing -o", []string{"--content", content, "--style", style}, "-o is required"},
+		{"unknown flag", []string{"--content", content, "--style", style, "-o", out, "--colour", "red"}, "colour"},
+		{"bad init", []string{"--content", content, "--style", style, "-o", out, "--init", "zeros"}, "init"},
+		{"negative iterations", []string{"--content", content, "--style", style, "-o", out, "--iters", "-1"}, "--iters"},
+		{"stray argument", []string{"extra", "--content", content, "--style", style, "-o", out}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, append([]string{"stylize"}, tc.args...)...)
+			if code != 2 {
+				t.Errorf("exit status %d, want 2 (stderr %q)", code, stderr)
+			}
+			if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q: want one line containing %q", stderr, tc.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s was written despite the error", out)
+			}
+		})
+	}
+}
+
+func TestMissingWeightsSayHowToGetThem(t *testing.T) {
+	t.Setenv("STYLEPROXY_WEIGHTS", "")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := filepath.Join(t.TempDir(), "out.png")
+	code, _, stderr := runCLI(t, "stylize", "--content", shared(t, "golden", "content_tubingen_128x96.png"),
+		"--style", shared(t, "golden", "style_starry_96x80.png"), "--size", "0", "--style-size", "0", "-o", out)
+	if code != 1 || !strings.Contains(stderr, "styleproxy weights fetch") || !strings.Contains(stderr, "STYLEPROXY_WEIGHTS") {
+		t.Errorf("exit %d, stderr %q: want status 1 and instructions naming `styleproxy weights fetch` and STYLEPROXY_WEIGHTS", code, stderr)
+	}
+}
+
+// TestStylizeReproducesGolden runs the reference's golden setup through the command line: exact
+// sizes, 10 Adam steps at lr 3 without decay, clamping every step.
+func TestStylizeReproducesGolden(t *testing.T) {
+	var g struct {
+		Adam struct {
+			LossHistory []float64 `json:"loss_history"`
+		} `json:"adam_lr3_10_iters_from_content"`
+	}
+	raw, err := os.ReadFile(shared(t, "golden", "tubingen_starry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out, rep := filepath.Join(dir, "out.png"), filepath.Join(dir, "report.json")
+	// Flags after the subcommand in any order, one from the environment.
+	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
+	t.Setenv("STYLEPROXY_BACKEND", "go")
+	t.Setenv("STYLEPROXY_CLAMP_UNTIL", "10")
+	code, _, stderr := runCLI(t, "stylize", "--content", shared(t, "golden", "content_tubingen_128x96.png"),
+		"--style", shared(t, "golden", "style_starry_96x80.png"), "--size", "0", "--style-size", "0",
+		"--iters", "10", "--decay-at", "-1", "--preset", "starry_night", "--report", rep, "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r report
+	raw, err = os.ReadFile(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.ContentShape != [2]int{96, 128} || r.Backend == "" || !(r.Seconds > 0) || !(r.ItersPerSecond > 0) {
+		t.Errorf("report %+v: want content_shape [96 128], a backend and positive timings", r)
+	}
+	if len(r.LossHistory) != len(g.Adam.LossHistory) {
+		t.Fatalf("%d losses, want %d", len(r.LossHistory), len(g.Adam.LossHistory))
+	}
+	for i, want := range g.Adam.LossHistory {
+		tol := 0.05
+		if i < 2 {
+			tol = 1e-3
+		}
+		got := r.LossHistory[i]
+		if math.Abs(got.Total-want) > tol*want || math.Abs(got.Content+got.Style+got.TV-got.Total) > 1e-6*got.Total {
+			t.Errorf("loss before step %d: %+v, want total %.7g within %g", i, got, want, tol)
+		}
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
+		t.Errorf("no output image: %v", err)
+	}
+}
+
+func TestHelpListsEveryFlagWithItsEnvironmentVariable(t *testing.T) {
+	code, stdout, _ := runCLI(t, "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, c := range commands() {
+		c.flags.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(stdout, envName(f.Name)) {
+				t.Errorf("help lacks %s's flag --%s (%s)", c.name, f.Name, envName(f.Name))
+			}
+		})
+	}
+}
+
+func TestFlagsMayFollowPositionalArguments(t *testing.T) {
+	c := newCommand("x", "", "")
+	n := c.flags.Int("max-iters", 5, "")
+	t.Setenv("STYLEPROXY_MAX_ITERS", "7")
+	pos, err := c.parse([]string{"a", "--max-iters", "9", "b"})
+	if err != nil || *n != 9 || strings.Join(pos, ",") != "a,b" {
+		t.Errorf("parse: %v, max-iters %d, positional %v; want 9 and [a b]", err, *n, pos)
+	}
+	c2 := newCommand("x", "", "")
+	n2 := c2.flags.Int("max-iters", 5, "")
+	if _, err := c2.parse(nil); err != nil || *n2 != 7 {
+		t.Errorf("env fallback: %v, max-iters %d; want 7", err, *n2)
+	}
+	t.Setenv("STYLEPROXY_MAX_ITERS", "many")
+	c3 := newCommand("x", "", "")
+	c3.flags.Int("max-iters", 5, "")
+	if _, err := c3.parse(nil); err == nil || !strings.Contains(err.Error(), "STYLEPROXY_MAX_ITERS") {
+		t.Errorf("bad env value: %v; want an error naming STYLEPROXY_MAX_ITERS", err)
+	}
+}
