@@ -220,12 +220,21 @@ func patches(x *Node, k, stride, pad int) (p *Node, ho, wo int) {
 	return Reshape(Concatenate(taps, 0), k*k*c, ho*wo), ho, wo
 }
 
+// constLike embeds a weight tensor in x's graph with x's dtype (float32 in production; the tests
+// also run the network in float64 to check its gradient numerically).
+func constLike(x *Node, t *tensors.Tensor) *Node {
+	c := Const(x.Graph(), t)
+	if c.DType() != x.DType() {
+		c = ConvertDType(c, x.DType())
+	}
+	return c
+}
+
 // apply is the convolution (with bias) of x ([Cin, H, W]) as one matrix product.
 func (cv conv) apply(x *Node, stride, pad int) *Node {
-	g := x.Graph()
 	p, ho, wo := patches(x, cv.k, stride, pad)
-	y := Dot(Const(g, cv.w), p).Product()
-	y = Add(y, Const(g, cv.b))
+	y := Dot(constLike(x, cv.w), p).Product()
+	y = Add(y, constLike(x, cv.b))
 	return Reshape(y, cv.cout, ho, wo)
 }
 
@@ -236,7 +245,7 @@ func (cv conv) backward(gy *Node, inDims []int, stride, pad int) *Node {
 	g := gy.Graph()
 	dims := gy.Shape().Dimensions
 	ho, wo := dims[1], dims[2]
-	z := Dot(Const(g, cv.wt), Reshape(gy, cv.cout, ho*wo)).Product() // [k*k*cin, ho*wo]
+	z := Dot(constLike(gy, cv.wt), Reshape(gy, cv.cout, ho*wo)).Product() // [k*k*cin, ho*wo]
 	h, w := inDims[1], inDims[2]
 	if cv.k == 1 && stride == 1 && pad == 0 {
 		return Reshape(z, cv.cin, h, w)
