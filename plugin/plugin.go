@@ -1,0 +1,60 @@
+// Package plugin is styleproxy's public API for image filters and the image pipeline that runs
+// them: a request's query is parsed once into typed, validated, canonical options (which are also
+// the cache key), and the pipeline runs decode -> resize -> filters -> encode. Mount serves the
+// pipeline's routes (GET and HEAD /img/{path}) on an existing Echo server.
+//
+// A filter implements Filter: it owns some query parameters, parses them into its own Options,
+// contributes those options to the cache key and transforms an image. Filters import this package
+// for its types; this package never imports a filter: whoever mounts the pipeline lists them in
+// Config.Filters.
+package plugin
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/styleproxy/styleproxy/filters/imaging"
+)
+
+// Filter is an image filter that a URL can ask for.
+type Filter interface {
+	// Name identifies the filter in cache keys and logs ("style", "grayscale").
+	Name() string
+	// Params lists the query parameters the filter owns; the parser refuses any parameter that
+	// neither the pipeline nor a filter owns.
+	Params() []string
+	// Parse reads the filter's parameters from the query. It returns nil options when the query
+	// does not ask for the filter, and a *ParamError naming the parameter when a value is bad.
+	Parse(ctx context.Context, q url.Values) (Options, error)
+}
+
+// Options are one filter's parsed, validated parameters for one request.
+type Options interface {
+	// Key is the canonical text of the options for the cache key: equal options give equal
+	// keys, and anything that changes the output (a style's version, say) changes the key.
+	Key() string
+	// Query is the canonical query parameters, in the form the parser accepts, for canonical
+	// URLs and signing.
+	Query() url.Values
+	// Heavy reports whether applying the options needs one of the limited worker slots.
+	Heavy() bool
+	// Apply transforms the image, reporting progress for long work (progress may be nil).
+	Apply(ctx context.Context, img *imaging.Image, progress Progress) (*imaging.Image, error)
+}
+
+// Progress is told that step k of n of a long filter is done.
+type Progress func(k, n int)
+
+// ParamError is a bad query parameter; the pipeline answers it with 400 and a JSON body naming
+// the parameter.
+type ParamError struct {
+	Param, Reason string
+}
+
+func (e *ParamError) Error() string { return "parameter " + e.Param + ": " + e.Reason }
+
+// NotFoundError is something a request names that does not exist (an unknown style); the
+// pipeline answers it with 404.
+type NotFoundError struct{ What string }
+
+func (e *NotFoundError) Error() string { return e.What + " not found" }
