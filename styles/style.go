@@ -1,0 +1,36 @@
+// Package styles is the style library: artworks registered once under a name, each stored with
+// its Gram targets (computed by the engine at registration), loss weights and a thumbnail, so
+// that a request only has to optimise the content image.
+package styles
+
+import (
+	"errors"
+	"regexp"
+	"time"
+
+	"github.com/styleproxy/styleproxy/filters/engine"
+)
+
+// Style is one registered artwork, as a request uses it.
+type Style struct {
+	Name string `json:"name"`
+	// Version is a content hash of the image and the settings: re-registering a name with
+	// anything different gives a new version, and cached results carry the version in their key.
+	Version   string         `json:"version"`
+	StyleSize int            `json:"style_size"` // shorter side the image was scaled to (0 = as uploaded)
+	Preset    string         `json:"preset,omitempty"`
+	Weights   engine.Weights `json:"weights"`
+	Created   time.Time      `json:"created"`
+	// Targets are the Gram matrices at the engine's style layers.
+	Targets engine.StyleTargets `json:"-"`
+}
+
+// NamePattern is what a style name must match.
+var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Errors callers classify with errors.Is.
+var (
+	ErrNotFound    = errors.New("style not found")
+	ErrExists      = errors.New("style already exists")
+	ErrInvalidName = errors.New("invalid style name: use 1-64 of a-z, 0-9, _ and -, starting with a letter or digit")
+)
