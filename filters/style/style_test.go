@@ -1,0 +1,229 @@
+package style
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/styles"
+	"github.com/styleproxy/styleproxy/weights"
+)
+
+type fakeLibrary map[string]*styles.Style
+
+func (l fakeLibrary) Get(name string) (*styles.Style, error) {
+	if s, ok := l[name]; ok {
+		return s, nil
+	}
+	return nil, styles.ErrNotFound
+}
+
+func TestParse(t *testing.T) {
+	lib := fakeLibrary{"starry": {Name: "starry", Version: "v1"}}
+	f, err := New(lib, nil, Config{MaxIters: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		query   string
+		wantNil bool
+		wantKey string // substring of Key()
+		param   string // ParamError's parameter
+		missing bool   // NotFoundError
+	}{
+		{query: "", wantNil: true},
+		{query: "w=100", wantNil: true},
+		{query: "style=starry", wantKey: "style=starry@v1;iters=200;strength=100;preserve_color=false"},
+		{query: "style=starry&iters=50&strength=40&preserve_color=true", wantKey: "iters=50;strength=40;preserve_color=true"},
+		{query: "style=starry&preserve_color=0", wantKey: "preserve_color=false"},
+		{query: "iters=50", param: "iters"},
+		{query: "strength=10", param: "strength"},
+		{query: "style=starry&iters=0", param: "iters"},
+		{query: "style=starry&iters=301", param: "iters"},
+		{query: "style=starry&iters=ten", param: "iters"},
+		{query: "style=starry&strength=101", param: "strength"},
+		{query: "style=starry&strength=-1", param: "strength"},
+		{query: "style=starry&preserve_color=maybe", param: "preserve_color"},
+		{query: "style=Starry", param: "style"},
+		{query: "style=", param: "style"},
+		{query: "style=mona", missing: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			q, _ := url.ParseQuery(tc.query)
+			o, err := f.Parse(context.Background(), q)
+			var pe *plugin.ParamError
+			var nf *plugin.NotFoundError
+			switch {
+			case tc.param != "":
+				if !errors.As(err, &pe) || pe.Param != tc.param {
+					t.Errorf("Parse: %v, want a ParamError for %s", err, tc.param)
+				}
+			case tc.missing:
+				if !errors.As(err, &nf) {
+					t.Errorf("Parse: %v, want a NotFoundError", err)
+				}
+			case tc.wantNil:
+				if err != nil || o != nil {
+					t.Errorf("Parse = %v, %v; want no options", o, err)
+				}
+			default:
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(o.Key(), tc.wantKey) {
+					t.Errorf("Key() = %q, want it to contain %q", o.Key(), tc.wantKey)
+				}
+				// The canonical query parses back to the same options.
+				o2, err := f.Parse(context.Background(), o.Query())
+				if err != nil || o2.Key() != o.Key() {
+					t.Errorf("canonical query %v parses to %v (%v), want key %q", o.Query(), o2, err, o.Key())
+				}
+			}
+		})
+	}
+}
+
+func TestKeyChangesWithTheStyleVersion(t *testing.T) {
+	lib := fakeLibrary{"starry": {Name: "starry", Version: "v1"}}
+	f, _ := New(lib, nil, Config{})
+	q := url.Values{"style": {"starry"}}
+	a, _ := f.Parse(context.Background(), q)
+	lib["starry"] = &styles.Style{Name: "starry", Version: "v2"}
+	b, _ := f.Parse(context.Background(), q)
+	if a.Key() == b.Key() {
+		t.Errorf("re-registered style kept the key %q", a.Key())
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []Config{{MaxIters: -1}, {MaxIters: 10, DefaultIters: 20}, {MaxWorkPx: 10}} {
+		if _, err := New(fakeLibrary{}, nil, cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func TestBlendAndKeepColor(t *testing.T) {
+	orig := &imaging.RGB{Width: 2, Height: 1, Pix: []uint8{200, 100, 50, 10, 20, 30}}
+	styled := &imaging.RGB{Width: 2, Height: 1, Pix: []uint8{0, 0, 0, 110, 120, 130}}
+	blend(styled, orig, 25)
+	want := []uint8{150, 75, 38, 35, 45, 55} // 0.25*styled + 0.75*orig, rounded
+	for i := range want {
+		if d := int(styled.Pix[i]) - int(want[i]); d < -1 || d > 1 {
+			t.Fatalf("blend = %v, want %v", styled.Pix, want)
+		}
+	}
+	// keepColor: the luminance follows the stylized image, the chroma the original.
+	grey := &imaging.RGB{Width: 1, Height: 1, Pix: []uint8{90, 90, 90}}
+	colour := &imaging.RGB{Width: 1, Height: 1, Pix: []uint8{200, 60, 40}}
+	keepColor(grey, colour)
+	if y := luma(grey.Pix); math.Abs(float64(y)-90) > 1.5 {
+		t.Errorf("luma after keepColor = %.1f, want 90", y)
+	}
+	if !(grey.Pix[0] > grey.Pix[1] && grey.Pix[1] >= grey.Pix[2]) {
+		t.Errorf("keepColor gave %v: want the original's reddish hue", grey.Pix)
+	}
+}
+
+var (
+	engOnce sync.Once
+	eng     *engine.Engine
+	engErr  error
+)
+
+func testEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	engOnce.Do(func() {
+		path := os.Getenv("STYLEPROXY_WEIGHTS")
+		if path == "" {
+			path, _ = filepath.Abs("../../../shared/weights")
+		}
+		if path, engErr = weights.Resolve(path); engErr != nil {
+			return
+		}
+		var ck *weights.Checkpoint
+		if ck, engErr = weights.Load(path); engErr != nil {
+			return
+		}
+		b, err := engine.NewBackend("go")
+		if err != nil {
+			engErr = err
+			return
+		}
+		eng, engErr = engine.New(b, ck)
+	})
+	if engErr != nil {
+		t.Fatal(engErr)
+	}
+	return eng
+}
+
+// TestApply stylizes a real photo at a small work size and checks sizes, strength and the
+// work-size cap.
+func TestApply(t *testing.T) {
+	e := testEngine(t)
+	decode := func(name string, short int) *imaging.Image {
+		im, err := imaging.DecodeFile(filepath.Join("..", "..", "..", "shared", "images", name), imaging.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := im.ResizeShorterSide(short); err != nil {
+			t.Fatal(err)
+		}
+		return im
+	}
+	styleImg := decode("starry_night.jpg", 64)
+	rgb, _ := styleImg.RGB()
+	sim, _ := engine.FromRGB(rgb.Width, rgb.Height, rgb.Pix)
+	targets, err := e.StyleTargets(sim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := fakeLibrary{"starry": {Name: "starry", Version: "v1", Targets: targets, Weights: engine.Presets["starry_night"]}}
+	f, err := New(lib, e, Config{MaxWorkPx: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := decode("tubingen.jpg", 96) // 128x96, larger than the work size
+	orig, _ := content.RGB()
+	for _, tc := range []struct {
+		query     string
+		identical bool
+	}{
+		{"style=starry&iters=3", false},
+		{"style=starry&iters=3&preserve_color=1&strength=50", false},
+		{"style=starry&iters=3&strength=0", true},
+	} {
+		q, _ := url.ParseQuery(tc.query)
+		o, err := f.Parse(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := 0
+		out, err := o.Apply(context.Background(), content, func(k, n int) { steps = k })
+		if err != nil {
+			t.Fatalf("%s: %v", tc.query, err)
+		}
+		got, _ := out.RGB()
+		if got.Width != orig.Width || got.Height != orig.Height {
+			t.Errorf("%s: output %dx%d, want the input's %dx%d", tc.query, got.Width, got.Height, orig.Width, orig.Height)
+		}
+		same := string(got.Pix) == string(orig.Pix)
+		if same != tc.identical {
+			t.Errorf("%s: output identical to the input = %t, want %t", tc.query, same, tc.identical)
+		}
+		if !tc.identical && steps != 3 {
+			t.Errorf("%s: progress reached %d, want 3", tc.query, steps)
+		}
+	}
+}
