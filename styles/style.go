@@ -1,6 +1,10 @@
 // Package styles is the style library: artworks registered once under a name, each stored with
 // its Gram targets (computed by the engine at registration), loss weights and a thumbnail, so
 // that a request only has to optimise the content image.
+//
+// The library lives on disk under a data directory and is safe for concurrent use by many
+// goroutines and by several processes at once (a server and `styleproxy styles add`, say); see
+// Library for the layout and the guarantees.
 package styles
 
 import (
@@ -11,7 +15,8 @@ import (
 	"github.com/styleproxy/styleproxy/filters/engine"
 )
 
-// Style is one registered artwork, as a request uses it.
+// Style is one registered artwork, as a request uses it. A *Style handed out by the library is
+// shared and immutable: callers must not modify it (Targets included).
 type Style struct {
 	Name string `json:"name"`
 	// Version is a content hash of the image and the settings: re-registering a name with
@@ -33,4 +38,12 @@ var (
 	ErrNotFound    = errors.New("style not found")
 	ErrExists      = errors.New("style already exists")
 	ErrInvalidName = errors.New("invalid style name: use 1-64 of a-z, 0-9, _ and -, starting with a letter or digit")
+	// ErrInvalidOptions: an unknown preset, a weight that is negative or not a number, or a
+	// style size out of range. Bad input, like ErrInvalidName.
+	ErrInvalidOptions = errors.New("invalid style options")
+	// ErrTooSmall: the image (after scaling to the style size) is smaller than the network's
+	// minimum of engine.MinSide pixels a side. Bad input.
+	ErrTooSmall = errors.New("style image too small")
+	// ErrReadOnly: Add on a library opened without a TargetComputer.
+	ErrReadOnly = errors.New("style library opened without an engine: it cannot register styles")
 )
