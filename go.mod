@@ -7,6 +7,8 @@ require (
 	github.com/gomlx/gomlx v0.27.2
 	github.com/labstack/echo/v4 v4.13.4
 	github.com/nlpodyssey/gopickle v0.2.0
+	github.com/patrickmn/go-cache v2.1.0+incompatible
+	golang.org/x/sync v0.25.0
 )
 
 require (

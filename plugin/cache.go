@@ -1,0 +1,413 @@
+package plugin
+
+import (
+	"bufio"
+	"bytes"
+	"container/list"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gocache "github.com/patrickmn/go-cache"
+)
+
+// Entry is one cached response: an encoded image and its media type. Its bytes are shared
+// between the cache and every response that serves them: never modify them.
+type Entry struct {
+	ContentType string
+	Body        []byte
+}
+
+// CacheConfig sizes a Cache. A tier whose size is zero (or whose Dir is empty) is off.
+type CacheConfig struct {
+	// MemBytes is the memory tier's budget, in bytes of cached responses (plus a small
+	// allowance a key); least recently used entries are evicted beyond it.
+	MemBytes int64
+	// Dir is the disk tier's folder (created if missing). Entries are files written atomically
+	// (a temporary file renamed into place), checked on reading (length and CRC-32), and kept
+	// across restarts. One process at a time may use a folder.
+	Dir string
+	// DiskBytes is the disk tier's budget (0 = unbounded); least recently used files (by their
+	// modification time, which a hit refreshes) are removed beyond it.
+	DiskBytes int64
+}
+
+// Cache is a two-tier cache of responses keyed by the pipeline's cache keys (hex SHA-256): L1 in
+// memory (go-cache, bounded by a byte budget with LRU eviction, which go-cache itself lacks) and
+// L2 on disk. A disk hit is copied into memory. Safe for concurrent use.
+type Cache struct {
+	mem  *memTier
+	disk *diskTier
+}
+
+// NewCache makes a cache; with a Dir it reads the folder's index (and removes leftovers of
+// interrupted writes).
+func NewCache(cfg CacheConfig) (*Cache, error) {
+	c := &Cache{}
+	if cfg.MemBytes > 0 {
+		c.mem = newMemTier(cfg.MemBytes)
+	}
+	if cfg.Dir != "" {
+		d, err := openDiskTier(cfg.Dir, cfg.DiskBytes)
+		if err != nil {
+			return nil, err
+		}
+		c.disk = d
+	}
+	return c, nil
+}
+
+// Cache tiers, as Get reports them and Hooks.OnCache receives them.
+const (
+	TierMemory = "memory"
+	TierDisk   = "disk"
+)
+
+// Get returns the entry for key and the tier that had it ("" on a miss).
+func (c *Cache) Get(key string) (Entry, string, bool) {
+	e, tier, ok, _ := c.get(key)
+	return e, tier, ok
+}
+
+// get also returns the tiers it looked in, in order, for the hooks.
+func (c *Cache) get(key string) (Entry, string, bool, []string) {
+	if c == nil {
+		return Entry{}, "", false, nil
+	}
+	var looked []string
+	if c.mem != nil {
+		looked = append(looked, TierMemory)
+		if e, ok := c.mem.get(key); ok {
+			return e, TierMemory, true, looked
+		}
+	}
+	if c.disk != nil {
+		looked = append(looked, TierDisk)
+		if e, ok := c.disk.get(key); ok {
+			if c.mem != nil {
+				c.mem.put(key, e)
+			}
+			return e, TierDisk, true, looked
+		}
+	}
+	return Entry{}, "", false, looked
+}
+
+// Put stores the entry in every tier. A disk write failure is returned (the memory tier has
+// the entry all the same).
+func (c *Cache) Put(key string, e Entry) error {
+	if c == nil {
+		return nil
+	}
+	if !validKey(key) {
+		return fmt.Errorf("plugin: cache key %q is not 64 hex digits", key)
+	}
+	if c.mem != nil {
+		c.mem.put(key, e)
+	}
+	if c.disk != nil {
+		return c.disk.put(key, e)
+	}
+	return nil
+}
+
+// CacheStats is a snapshot of a cache's size.
+type CacheStats struct {
+	MemItems, DiskItems int
+	MemBytes, DiskBytes int64
+}
+
+// Stats returns the current sizes of both tiers.
+func (c *Cache) Stats() CacheStats {
+	var s CacheStats
+	if c == nil {
+		return s
+	}
+	if c.mem != nil {
+		c.mem.mu.Lock()
+		s.MemItems, s.MemBytes = c.mem.lru.Len(), c.mem.bytes
+		c.mem.mu.Unlock()
+	}
+	if c.disk != nil {
+		c.disk.mu.Lock()
+		s.DiskItems, s.DiskBytes = c.disk.lru.Len(), c.disk.bytes
+		c.disk.mu.Unlock()
+	}
+	return s
+}
+
+func validKey(k string) bool {
+	if len(k) != 64 {
+		return false
+	}
+	for _, c := range []byte(k) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// memOverhead is what an entry costs beyond its body and key: the go-cache item, the list
+// element, the content type and the map slot, roughly.
+const memOverhead = 256
+
+// memTier is go-cache (no expiry) plus byte accounting and an LRU list.
+type memTier struct {
+	budget int64
+
+	mu    sync.Mutex
+	store *gocache.Cache // key -> *memItem
+	lru   *list.List     // of keys, most recent first
+	bytes int64
+}
+
+type memItem struct {
+	e    Entry
+	el   *list.Element
+	size int64
+}
+
+func newMemTier(budget int64) *memTier {
+	return &memTier{budget: budget, store: gocache.New(gocache.NoExpiration, 0), lru: list.New()}
+}
+
+func (m *memTier) get(key string) (Entry, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.store.Get(key)
+	if !ok {
+		return Entry{}, false
+	}
+	it := v.(*memItem)
+	m.lru.MoveToFront(it.el)
+	return it.e, true
+}
+
+func (m *memTier) put(key string, e Entry) {
+	size := int64(len(e.Body)+len(e.ContentType)+len(key)) + memOverhead
+	if size > m.budget {
+		return // would evict everything and still not fit
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.store.Get(key); ok {
+		old := v.(*memItem)
+		m.bytes -= old.size
+		m.lru.Remove(old.el)
+	}
+	it := &memItem{e: e, size: size, el: m.lru.PushFront(key)}
+	m.store.Set(key, it, gocache.NoExpiration)
+	m.bytes += size
+	for m.bytes > m.budget {
+		back := m.lru.Back()
+		k := back.Value.(string)
+		if v, ok := m.store.Get(k); ok {
+			m.bytes -= v.(*memItem).size
+		}
+		m.store.Delete(k)
+		m.lru.Remove(back)
+	}
+}
+
+// Disk entries: a header, then the body.
+//
+//	styleproxy-cache 1\n
+//	<content type>\n
+//	<body length> <CRC-32 (IEEE) of the body, hex>\n
+//	<body>
+const diskMagic = "styleproxy-cache 1\n"
+
+type diskTier struct {
+	dir    string
+	budget int64
+
+	mu    sync.Mutex
+	index map[string]*list.Element // key -> element of lru holding *diskItem
+	lru   *list.List               // most recent first
+	bytes int64
+}
+
+type diskItem struct {
+	key  string
+	size int64
+}
+
+func openDiskTier(dir string, budget int64) (*diskTier, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("plugin: cache folder: %w", err)
+	}
+	d := &diskTier{dir: dir, budget: budget, index: map[string]*list.Element{}, lru: list.New()}
+	type found struct {
+		key  string
+		size int64
+		mod  time.Time
+	}
+	var all []found
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if de.IsDir() {
+			return nil
+		}
+		name := de.Name()
+		if strings.HasPrefix(name, ".tmp-") { // an interrupted write
+			os.Remove(p)
+			return nil
+		}
+		if !validKey(name) || filepath.Base(filepath.Dir(p)) != name[:2] {
+			return nil // not ours: leave it alone
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return nil
+		}
+		all = append(all, found{name, fi.Size(), fi.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plugin: cache folder: %w", err)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].mod.After(all[j].mod) })
+	for _, f := range all {
+		d.index[f.key] = d.lru.PushBack(&diskItem{key: f.key, size: f.size})
+		d.bytes += f.size
+	}
+	d.mu.Lock()
+	d.evictLocked()
+	d.mu.Unlock()
+	return d, nil
+}
+
+func (d *diskTier) path(key string) string { return filepath.Join(d.dir, key[:2], key) }
+
+func (d *diskTier) get(key string) (Entry, bool) {
+	d.mu.Lock()
+	_, ok := d.index[key]
+	d.mu.Unlock()
+	if !ok {
+		return Entry{}, false
+	}
+	p := d.path(key)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		d.forget(key, false)
+		return Entry{}, false
+	}
+	e, err := parseDiskEntry(data)
+	if err != nil {
+		d.forget(key, true) // damaged: drop it, the caller recomputes
+		return Entry{}, false
+	}
+	now := time.Now()
+	os.Chtimes(p, now, now) // recency survives a restart
+	d.mu.Lock()
+	if el, ok := d.index[key]; ok {
+		d.lru.MoveToFront(el)
+	}
+	d.mu.Unlock()
+	return e, true
+}
+
+func parseDiskEntry(data []byte) (Entry, error) {
+	bad := errors.New("damaged cache entry")
+	r := bufio.NewReader(bytes.NewReader(data))
+	magic, err := r.ReadString('\n')
+	if err != nil || magic != diskMagic {
+		return Entry{}, bad
+	}
+	ct, err := r.ReadString('\n')
+	if err != nil {
+		return Entry{}, bad
+	}
+	meta, err := r.ReadString('\n')
+	if err != nil {
+		return Entry{}, bad
+	}
+	n, sum, ok := strings.Cut(strings.TrimSuffix(meta, "\n"), " ")
+	length, err1 := strconv.Atoi(n)
+	crc, err2 := strconv.ParseUint(sum, 16, 32)
+	head := len(magic) + len(ct) + len(meta)
+	if !ok || err1 != nil || err2 != nil || length != len(data)-head {
+		return Entry{}, bad
+	}
+	body := data[head:]
+	if crc32.ChecksumIEEE(body) != uint32(crc) {
+		return Entry{}, bad
+	}
+	return Entry{ContentType: strings.TrimSuffix(ct, "\n"), Body: body}, nil
+}
+
+func (d *diskTier) put(key string, e Entry) error {
+	if strings.ContainsAny(e.ContentType, "\n\r") {
+		return fmt.Errorf("plugin: cache: content type %q has a line break", e.ContentType)
+	}
+	sub := filepath.Join(d.dir, key[:2])
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		return fmt.Errorf("plugin: cache: %w", err)
+	}
+	f, err := os.CreateTemp(sub, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("plugin: cache: %w", err)
+	}
+	head := fmt.Sprintf("%s%s\n%d %08x\n", diskMagic, e.ContentType, len(e.Body), crc32.ChecksumIEEE(e.Body))
+	_, err = f.WriteString(head)
+	if err == nil {
+		_, err = f.Write(e.Body)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), d.path(key))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("plugin: cache: %w", err)
+	}
+	size := int64(len(head) + len(e.Body))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if el, ok := d.index[key]; ok {
+		d.bytes -= el.Value.(*diskItem).size
+		d.lru.Remove(el)
+	}
+	d.index[key] = d.lru.PushFront(&diskItem{key: key, size: size})
+	d.bytes += size
+	d.evictLocked()
+	return nil
+}
+
+// forget drops a key from the index, and its file if remove.
+func (d *diskTier) forget(key string, remove bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if el, ok := d.index[key]; ok {
+		d.bytes -= el.Value.(*diskItem).size
+		d.lru.Remove(el)
+		delete(d.index, key)
+	}
+	if remove {
+		os.Remove(d.path(key))
+	}
+}
+
+func (d *diskTier) evictLocked() {
+	for d.budget > 0 && d.bytes > d.budget && d.lru.Len() > 0 {
+		back := d.lru.Back()
+		it := back.Value.(*diskItem)
+		os.Remove(d.path(it.key))
+		d.bytes -= it.size
+		d.lru.Remove(back)
+		delete(d.index, it.key)
+	}
+}
