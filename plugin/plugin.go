@@ -39,6 +39,10 @@ type Options interface {
 	// Heavy reports whether applying the options needs one of the limited worker slots.
 	Heavy() bool
 	// Apply transforms the image, reporting progress for long work (progress may be nil).
+	// It may change img in place and return it, or return a new image; the pipeline closes
+	// both when it is done with them, so Apply must not keep either. ctx carries the request's
+	// deadline (the pipeline's Timeout) but not its cancellation: the result is cached even if
+	// the requester left, so Apply should stop only when ctx is done.
 	Apply(ctx context.Context, img *imaging.Image, progress Progress) (*imaging.Image, error)
 }
 

@@ -1,0 +1,248 @@
+package plugin
+
+import (
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/styleproxy/styleproxy/filters/imaging"
+)
+
+// The query parameters the pipeline itself owns; filters may not claim them.
+var coreParams = []string{"w", "h", "fit", "format", "q", "sig"}
+
+// DefaultQuality is the encoder quality (JPEG, WebP, AVIF) when a URL gives no q.
+const DefaultQuality = 85
+
+// ImageOptions are the pipeline's own parsed, validated and canonical options: the output size,
+// fit, format and quality. The zero value means "as the source": its size (bounded by the
+// pipeline's MaxOutputPx), its format (if the pipeline encodes it, else JPEG).
+type ImageOptions struct {
+	// Width and Height are the box (0 = not given). With one of them the image is scaled to it
+	// keeping its aspect ratio; with both, Fit says how.
+	Width, Height int
+	// Fit applies when both Width and Height are given; canonically FitContain otherwise.
+	Fit imaging.Fit
+	// Format is the output format; 0 means the source's.
+	Format imaging.Format
+	// Auto is set for format=auto: Format was picked from the request's Accept header, and the
+	// response varies by it.
+	Auto bool
+	// Quality is the encoder quality, 1-100; canonically 0 for PNG, which ignores it.
+	Quality int
+}
+
+// Key is the canonical text of the options for the cache key. Options that give the same image
+// give the same key: fit is left out unless both sides are given, q for PNG, and format=auto is
+// keyed by the format it picked.
+func (o ImageOptions) Key() string {
+	var b strings.Builder
+	b.WriteString("w=" + strconv.Itoa(o.Width))
+	b.WriteString(",h=" + strconv.Itoa(o.Height))
+	b.WriteString(",fit=" + o.Fit.String())
+	if o.Format == 0 {
+		b.WriteString(",format=source")
+	} else {
+		b.WriteString(",format=" + o.Format.String())
+	}
+	b.WriteString(",q=" + strconv.Itoa(o.Quality))
+	return b.String()
+}
+
+// Query returns the options as query parameters in canonical form (format=auto stays auto).
+func (o ImageOptions) Query() url.Values {
+	q := url.Values{}
+	if o.Width > 0 {
+		q.Set("w", strconv.Itoa(o.Width))
+	}
+	if o.Height > 0 {
+		q.Set("h", strconv.Itoa(o.Height))
+	}
+	if o.Width > 0 && o.Height > 0 && o.Fit != imaging.FitContain {
+		q.Set("fit", o.Fit.String())
+	}
+	switch {
+	case o.Auto:
+		q.Set("format", "auto")
+	case o.Format != 0:
+		q.Set("format", o.Format.String())
+	}
+	if o.Quality != 0 && o.Quality != DefaultQuality {
+		q.Set("q", strconv.Itoa(o.Quality))
+	}
+	return q
+}
+
+// ParseImageOptions parses the pipeline's own parameters (w, h, fit, format, q) from q, each at
+// most once; accept is the request's Accept header, for format=auto. Sides over maxOutputPx
+// (if positive) are refused. Errors are *ParamErrors.
+func ParseImageOptions(q url.Values, maxOutputPx int, accept string) (ImageOptions, error) {
+	var o ImageOptions
+	for _, p := range coreParams {
+		if len(q[p]) > 1 {
+			return o, &ParamError{Param: p, Reason: "given more than once"}
+		}
+	}
+	side := func(name string) (int, error) {
+		s, ok := q[name]
+		if !ok {
+			return 0, nil
+		}
+		n, err := parseUint(s[0])
+		if err != nil || n < 1 {
+			return 0, &ParamError{Param: name, Reason: "must be a whole number of pixels, at least 1"}
+		}
+		if maxOutputPx > 0 && n > maxOutputPx {
+			return 0, &ParamError{Param: name, Reason: "is over the limit of " + strconv.Itoa(maxOutputPx) + " pixels"}
+		}
+		return n, nil
+	}
+	var err error
+	if o.Width, err = side("w"); err != nil {
+		return o, err
+	}
+	if o.Height, err = side("h"); err != nil {
+		return o, err
+	}
+	if s, ok := q["fit"]; ok {
+		f, err := imaging.ParseFit(s[0])
+		if err != nil {
+			return o, &ParamError{Param: "fit", Reason: "must be cover, contain or fill"}
+		}
+		if o.Width > 0 && o.Height > 0 {
+			o.Fit = f
+		}
+	}
+	if s, ok := q["format"]; ok {
+		switch v := s[0]; v {
+		case "jpeg", "jpg":
+			o.Format = imaging.JPEG
+		case "png":
+			o.Format = imaging.PNG
+		case "webp":
+			o.Format = imaging.WebP
+		case "avif":
+			if !imaging.CanEncode(imaging.AVIF) {
+				return o, &ParamError{Param: "format", Reason: "avif is not available on this server"}
+			}
+			o.Format = imaging.AVIF
+		case "auto":
+			o.Auto = true
+			o.Format = NegotiateFormat(accept)
+		default:
+			return o, &ParamError{Param: "format", Reason: "must be jpeg, png, webp, avif or auto"}
+		}
+	}
+	o.Quality = DefaultQuality
+	if s, ok := q["q"]; ok {
+		n, err := parseUint(s[0])
+		if err != nil || n < 1 || n > 100 {
+			return o, &ParamError{Param: "q", Reason: "must be a whole number from 1 to 100"}
+		}
+		o.Quality = n
+	}
+	if o.Format == imaging.PNG {
+		o.Quality = 0
+	}
+	return o, nil
+}
+
+// parseUint parses decimal digits only (no sign, no spaces), up to 9 of them after leading zeros.
+func parseUint(s string) (int, error) {
+	t := strings.TrimLeft(s, "0")
+	if s == "" || len(t) > 9 {
+		return 0, strconv.ErrRange
+	}
+	n := 0
+	for _, c := range []byte(t) {
+		if c < '0' || c > '9' {
+			return 0, strconv.ErrSyntax
+		}
+		n = 10*n + int(c-'0')
+	}
+	return n, nil
+}
+
+// NegotiateFormat picks the output format for format=auto from an Accept header: AVIF if the
+// client takes it and this server encodes it, else WebP if the client takes it, else JPEG. Only
+// explicit image/avif and image/webp entries count (with a q above 0), not wildcards.
+func NegotiateFormat(accept string) imaging.Format {
+	avif, webp := false, false
+	for _, part := range strings.Split(accept, ",") {
+		fields := strings.Split(part, ";")
+		mt := strings.ToLower(strings.TrimSpace(fields[0]))
+		if mt != "image/avif" && mt != "image/webp" {
+			continue
+		}
+		ok := true
+		for _, f := range fields[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				if x, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil || x <= 0 {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			avif = avif || mt == "image/avif"
+			webp = webp || mt == "image/webp"
+		}
+	}
+	switch {
+	case avif && imaging.CanEncode(imaging.AVIF):
+		return imaging.AVIF
+	case webp:
+		return imaging.WebP
+	}
+	return imaging.JPEG
+}
+
+// CleanPath checks and cleans the {path} of /img/{path}: it must be relative, without ".."
+// segments, NUL or control characters; "." segments and repeated slashes are dropped. Errors are
+// *ParamErrors for the parameter "path".
+func CleanPath(p string) (string, error) {
+	bad := func(reason string) (string, error) { return "", &ParamError{Param: "path", Reason: reason} }
+	if p == "" {
+		return bad("no image path given")
+	}
+	if strings.HasPrefix(p, "/") {
+		return bad("must be relative")
+	}
+	for _, c := range []byte(p) {
+		if c < 0x20 || c == 0x7f {
+			return bad("contains a control character")
+		}
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return bad(`must not contain ".." segments`)
+		}
+	}
+	c := path.Clean(p)
+	if c == "." || c == "" {
+		return bad("no image path given")
+	}
+	if len(c) > 1024 {
+		return bad("is longer than 1024 bytes")
+	}
+	return c, nil
+}
+
+// targetBox is the resize the pipeline does for an sw x sh source: the box and fit for
+// imaging.Resize, or ok false for none. One given side scales the other proportionally; the
+// result's sides never exceed maxPx (the other side is bounded by it too), and an image without a
+// requested size is only ever shrunk, to maxPx on its longer side.
+func targetBox(sw, sh int, o ImageOptions, maxPx int) (w, h int, fit imaging.Fit, ok bool) {
+	switch {
+	case o.Width > 0 && o.Height > 0:
+		return o.Width, o.Height, o.Fit, true
+	case o.Width > 0:
+		return o.Width, maxPx, imaging.FitContain, true
+	case o.Height > 0:
+		return maxPx, o.Height, imaging.FitContain, true
+	case sw > maxPx || sh > maxPx:
+		return maxPx, maxPx, imaging.FitContain, true
+	}
+	return 0, 0, 0, false
+}
