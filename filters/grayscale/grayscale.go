@@ -1,0 +1,100 @@
+// Package grayscale holds two small libvips filters for the image pipeline, which show that the
+// plugin API is not made for the style filter alone: Grayscale (?grayscale=1) and Blur
+// (?blur=SIGMA, a Gaussian blur). Both are light: they run without a worker slot.
+//
+// Mount them with the pipeline:
+//
+//	plugin.Mount(e, plugin.Config{Source: src, Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()}})
+package grayscale
+
+import (
+	"context"
+	"math"
+	"net/url"
+	"strconv"
+
+	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/plugin"
+)
+
+// Grayscale turns images grey. Its parameter is grayscale=1 (or true); grayscale=0 (or false)
+// is the same as leaving it out.
+type Grayscale struct{}
+
+// New returns the grayscale filter.
+func New() *Grayscale { return &Grayscale{} }
+
+// Name returns "grayscale".
+func (*Grayscale) Name() string { return "grayscale" }
+
+// Params returns the one parameter, "grayscale".
+func (*Grayscale) Params() []string { return []string{"grayscale"} }
+
+// Parse reads grayscale=1|true|0|false.
+func (*Grayscale) Parse(_ context.Context, q url.Values) (plugin.Options, error) {
+	v, ok := q["grayscale"]
+	if !ok {
+		return nil, nil
+	}
+	switch v[0] {
+	case "1", "true":
+		return grayOptions{}, nil
+	case "0", "false":
+		return nil, nil
+	}
+	return nil, &plugin.ParamError{Param: "grayscale", Reason: "must be 1 or 0"}
+}
+
+type grayOptions struct{}
+
+func (grayOptions) Key() string       { return "on" }
+func (grayOptions) Query() url.Values { return url.Values{"grayscale": {"1"}} }
+func (grayOptions) Heavy() bool       { return false }
+func (grayOptions) Apply(_ context.Context, img *imaging.Image, _ plugin.Progress) (*imaging.Image, error) {
+	return img, img.Grayscale()
+}
+
+// MaxBlur is the largest sigma Blur accepts: a light filter must stay cheap on a 2048-pixel
+// image.
+const MaxBlur = 20
+
+// Blur applies a Gaussian blur: blur=SIGMA, the standard deviation in output pixels, from 0.1
+// to MaxBlur, rounded to one decimal (blur=2, blur=2.0 and blur=2.04 are the same blur).
+type Blur struct{}
+
+// NewBlur returns the blur filter.
+func NewBlur() *Blur { return &Blur{} }
+
+// Name returns "blur".
+func (*Blur) Name() string { return "blur" }
+
+// Params returns the one parameter, "blur".
+func (*Blur) Params() []string { return []string{"blur"} }
+
+// Parse reads blur=SIGMA.
+func (*Blur) Parse(_ context.Context, q url.Values) (plugin.Options, error) {
+	v, ok := q["blur"]
+	if !ok {
+		return nil, nil
+	}
+	bad := &plugin.ParamError{Param: "blur", Reason: "must be a number from 0.1 to " + strconv.Itoa(MaxBlur)}
+	s, err := strconv.ParseFloat(v[0], 64)
+	if err != nil || math.IsNaN(s) || math.IsInf(s, 0) {
+		return nil, bad
+	}
+	s = math.Round(s*10) / 10
+	if s < 0.1 || s > MaxBlur {
+		return nil, bad
+	}
+	return blurOptions{sigma: s}, nil
+}
+
+type blurOptions struct{ sigma float64 }
+
+func (o blurOptions) text() string      { return strconv.FormatFloat(o.sigma, 'f', -1, 64) }
+func (o blurOptions) Key() string       { return "sigma=" + o.text() }
+func (o blurOptions) Query() url.Values { return url.Values{"blur": {o.text()}} }
+func (blurOptions) Heavy() bool         { return false }
+func (o blurOptions) Apply(_ context.Context, img *imaging.Image, _ plugin.Progress) (*imaging.Image, error) {
+	return img, img.Blur(o.sigma)
+}
