@@ -17,7 +17,7 @@ import (
 var version = "dev"
 
 func commands() []*command {
-	return []*command{stylizeCommand(), weightsFetchCommand(), versionCommand()}
+	return []*command{serveCommand(), stylizeCommand(), signCommand(), weightsFetchCommand(), versionCommand()}
 }
 
 func main() {

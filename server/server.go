@@ -1,0 +1,328 @@
+// Package server is styleproxy's HTTP application: it opens the weights, the engine and the style
+// library, mounts the image pipeline (package plugin) with the style and grayscale filters, the
+// style library's API, health checks and metrics on one Echo server, and shuts down gracefully.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/filters/grayscale"
+	"github.com/styleproxy/styleproxy/filters/style"
+	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/styles"
+	"github.com/styleproxy/styleproxy/weights"
+)
+
+// Config is everything `styleproxy serve` can be told (each field is a flag).
+type Config struct {
+	Addr    string
+	DataDir string
+	Source  string // a folder, or an http(s) origin URL
+	Weights string
+	Backend string
+
+	Workers int
+	Queue   int
+	Timeout time.Duration
+
+	MaxIters     int
+	DefaultIters int
+	MaxWorkPx    int
+	MaxOutputPx  int
+
+	MaxSourceMB         int
+	MaxSourceMP         int
+	AllowPrivateSources bool
+
+	CacheMemMB   int
+	CacheDir     string // default DataDir/cache
+	CacheDiskMB  int
+	CacheControl string
+
+	SigningKey     string // also from SigningKeyFile
+	SigningKeyFile string
+	AdminToken     string // STYLEPROXY_ADMIN_TOKEN
+	AdminTokenFile string
+	MaxUploadMB    int
+	MaxUploadMP    int
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig is what `serve` runs with when no flag says otherwise.
+func DefaultConfig() Config {
+	return Config{
+		Addr: ":8080", DataDir: "./data", Source: "./images", Backend: engine.BackendAuto,
+		Workers: 1, Queue: 16, Timeout: 120 * time.Second,
+		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
+		MaxWorkPx: style.DefaultMaxWorkPx, MaxOutputPx: 2048,
+		MaxSourceMB: 25, MaxSourceMP: 50,
+		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: "public, max-age=31536000, immutable",
+		MaxUploadMB: 20, MaxUploadMP: 40,
+	}
+}
+
+// Validate checks the configuration before anything is opened, with messages naming the flag.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr", "%q is not host:port (e.g. :8080)", c.Addr)
+	}
+	positive := []struct {
+		flag string
+		v    int
+	}{
+		{"workers", c.Workers}, {"max-iters", c.MaxIters}, {"default-iters", c.DefaultIters},
+		{"max-work-px", c.MaxWorkPx}, {"max-output-px", c.MaxOutputPx}, {"max-source-mb", c.MaxSourceMB},
+		{"max-source-mp", c.MaxSourceMP}, {"max-upload-mb", c.MaxUploadMB}, {"max-upload-mp", c.MaxUploadMP},
+	}
+	for _, p := range positive {
+		if p.v < 1 {
+			bad(p.flag, "must be at least 1, got %d", p.v)
+		}
+	}
+	for _, p := range []struct {
+		flag string
+		v    int
+	}{{"queue", c.Queue}, {"cache-mem-mb", c.CacheMemMB}, {"cache-disk-mb", c.CacheDiskMB}} {
+		if p.v < 0 {
+			bad(p.flag, "must be 0 or more, got %d", p.v)
+		}
+	}
+	if c.DefaultIters > c.MaxIters {
+		bad("default-iters", "%d is over --max-iters %d", c.DefaultIters, c.MaxIters)
+	}
+	if c.MaxWorkPx < engine.MinSide {
+		bad("max-work-px", "must be at least %d", engine.MinSide)
+	}
+	if c.Timeout <= 0 {
+		bad("timeout", "must be positive, got %s", c.Timeout)
+	}
+	if c.Source == "" {
+		bad("source", "is required: a folder or an http(s) URL")
+	} else if isURL(c.Source) {
+		if !strings.HasPrefix(c.Source, "http://") && !strings.HasPrefix(c.Source, "https://") {
+			bad("source", "%q: only http and https origins", c.Source)
+		}
+	} else if st, err := os.Stat(c.Source); err != nil || !st.IsDir() {
+		bad("source", "%q is not a folder", c.Source)
+	}
+	if c.SigningKey != "" && c.SigningKeyFile != "" {
+		bad("signing-key-file", "give the signing key once, either --signing-key or --signing-key-file")
+	}
+	return errors.Join(errs...)
+}
+
+func isURL(s string) bool { return strings.Contains(s, "://") }
+
+// readSecret reads a token or key from a file, trimming the trailing newline editors add.
+func readSecret(flag, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("--%s: %s is empty", flag, path)
+	}
+	return s, nil
+}
+
+// Server is a configured styleproxy, ready to serve.
+type Server struct {
+	Echo     *echo.Echo
+	Pipeline *plugin.Pipeline
+	Library  *styles.Library
+	Engine   *engine.Engine
+	Weights  *weights.Checkpoint
+	cfg      Config
+	log      *slog.Logger
+}
+
+// New opens everything the configuration names. Errors say which setting is wrong.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.AdminTokenFile != "" {
+		tok, err := readSecret("admin-token-file", cfg.AdminTokenFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.AdminToken = tok
+	}
+	if cfg.SigningKeyFile != "" {
+		key, err := readSecret("signing-key-file", cfg.SigningKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.SigningKey = key
+	}
+	wpath, err := weights.Resolve(cfg.Weights)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := weights.Load(wpath)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := engine.NewBackend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(backend, ck)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	lib, err := styles.Open(cfg.DataDir, eng, log)
+	if err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	styleFilter, err := style.New(lib, eng, style.Config{MaxIters: cfg.MaxIters, DefaultIters: cfg.DefaultIters, MaxWorkPx: cfg.MaxWorkPx})
+	if err != nil {
+		return nil, err
+	}
+	var source plugin.Source
+	if isURL(cfg.Source) {
+		source, err = plugin.NewHTTPSource(cfg.Source, plugin.HTTPSourceOptions{
+			AllowPrivate: cfg.AllowPrivateSources, MaxBytes: int64(cfg.MaxSourceMB) << 20,
+			ConnectTimeout: 5 * time.Second, TotalTimeout: 30 * time.Second, MaxRedirects: 3,
+		})
+	} else {
+		source, err = plugin.NewDirSource(cfg.Source)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--source: %w", err)
+	}
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(cfg.DataDir, "cache")
+	}
+	var cache *plugin.Cache
+	if cfg.CacheMemMB > 0 || cfg.CacheDiskMB > 0 {
+		cache, err = plugin.NewCache(plugin.CacheConfig{
+			MemBytes: int64(cfg.CacheMemMB) << 20, Dir: cacheDir, DiskBytes: int64(cfg.CacheDiskMB) << 20,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--cache-dir: %w", err)
+		}
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = plugin.ErrorHandler
+	e.Use(middleware.RequestID())
+	e.Use(requestLogger(log))
+	e.Use(middleware.Recover())
+
+	s := &Server{Echo: e, Library: lib, Engine: eng, Weights: ck, cfg: cfg, log: log}
+	s.Pipeline, err = plugin.Mount(e, plugin.Config{
+		Source:          source,
+		Filters:         []plugin.Filter{styleFilter, grayscale.New()},
+		MaxOutputPx:     cfg.MaxOutputPx,
+		MaxSourceBytes:  int64(cfg.MaxSourceMB) << 20,
+		MaxSourcePixels: int64(cfg.MaxSourceMP) * 1_000_000,
+		Cache:           cache,
+		Workers:         cfg.Workers,
+		Queue:           cfg.Queue,
+		Timeout:         cfg.Timeout,
+		SigningKey:      signingKey(cfg.SigningKey),
+		CacheControl:    cfg.CacheControl,
+		KeySalt:         "weights=" + ck.Hash + ";engine=" + engine.Version,
+		Logger:          log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	MountStyles(e, lib, StylesConfig{
+		AdminToken: cfg.AdminToken, MaxUploadBytes: int64(cfg.MaxUploadMB) << 20,
+		MaxUploadPixels: int64(cfg.MaxUploadMP) * 1_000_000,
+	})
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	return s, nil
+}
+
+// signingKey is nil (signing off) when no key is configured.
+func signingKey(k string) []byte {
+	if k == "" {
+		return nil
+	}
+	return []byte(k)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz is ready when the weights and the library are loaded and the queue has room.
+func (s *Server) readyz(c echo.Context) error {
+	if _, err := s.Library.List(); err != nil {
+		return plugin.WriteError(c, http.StatusServiceUnavailable, "style library unavailable: "+err.Error())
+	}
+	if s.Pipeline.QueueFull() {
+		return plugin.WriteError(c, http.StatusServiceUnavailable, "stylization queue is full")
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "backend": s.Engine.Backend(), "weights": s.Weights.Hash})
+}
+
+// Run serves until ctx ends, then drains in-flight requests for up to drain.
+func (s *Server) Run(ctx context.Context, ln net.Listener, drain time.Duration) error {
+	srv := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("styleproxy serving", "addr", ln.Addr().String(), "backend", s.Engine.Backend(),
+		"source", s.cfg.Source, "data", s.cfg.DataDir, "workers", s.cfg.Workers)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// requestLogger logs one structured line per request, with its request id.
+func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			req, res := c.Request(), c.Response()
+			log.Info("request", "id", res.Header().Get(echo.HeaderXRequestID), "method", req.Method,
+				"path", req.URL.Path, "status", res.Status, "bytes", res.Size,
+				"ms", time.Since(start).Milliseconds())
+			return nil
+		}
+	}
+}
