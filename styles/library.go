@@ -181,6 +181,16 @@ func (l *Library) Thumbnail(name string) ([]byte, error) {
 	return e.thumb, nil
 }
 
+// GetThumbnail returns the current style and its thumbnail, both of the same version (for an
+// HTTP response whose ETag is the version). The slice is shared: do not modify it.
+func (l *Library) GetThumbnail(name string) (*Style, []byte, error) {
+	e, err := l.lookup(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.style, e.thumb, nil
+}
+
 // Image returns the current version's original upload, byte for byte.
 func (l *Library) Image(name string) ([]byte, error) {
 	for attempt := 0; ; attempt++ {

@@ -1,0 +1,373 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/styles"
+)
+
+// StylesConfig configures the style library's HTTP API.
+type StylesConfig struct {
+	// AdminToken is the bearer token the admin routes require. Empty: the admin routes answer
+	// 503 (the API is off, never open).
+	AdminToken string
+	// MaxUploadBytes caps a registration's image (default 20 MB); the request body may exceed it
+	// by the multipart framing and the text fields, at most 64 KiB.
+	MaxUploadBytes int64
+	// MaxUploadPixels caps the image's width×height as its header declares it, checked before
+	// decoding (default 40 megapixels).
+	MaxUploadPixels int64
+}
+
+const (
+	stylesDefaultUploadBytes  = 20 << 20
+	stylesDefaultUploadPixels = 40_000_000
+	stylesFormOverhead        = 64 << 10 // multipart framing and text fields beyond the image
+	stylesMaxFieldBytes       = 1 << 10
+
+	// stylesAdminDisabled is the 503 message when no admin token is configured.
+	stylesAdminDisabled = "admin API disabled: set STYLEPROXY_ADMIN_TOKEN or --admin-token-file"
+)
+
+// MountStyles serves the style library on e:
+//
+//	POST   /admin/styles                  register (multipart: name, image, preset, style_size,
+//	                                      content_weight, style_weights, tv_weight, replace) -> 201
+//	DELETE /admin/styles/{name}           remove -> 204
+//	GET    /styles                        every style, as a JSON array sorted by name
+//	GET    /styles/{name}                 one style
+//	GET    /styles/{name}/thumbnail.jpg   its thumbnail (ETag: the version)
+//
+// The admin routes need "Authorization: Bearer <cfg.AdminToken>". Every error is plugin's JSON
+// error form.
+func MountStyles(e *echo.Echo, lib *styles.Library, cfg StylesConfig) {
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = stylesDefaultUploadBytes
+	}
+	if cfg.MaxUploadPixels <= 0 {
+		cfg.MaxUploadPixels = stylesDefaultUploadPixels
+	}
+	a := &stylesAPI{lib: lib, cfg: cfg, token: sha256.Sum256([]byte(cfg.AdminToken))}
+	e.POST("/admin/styles", a.create, a.requireAdmin)
+	e.DELETE("/admin/styles/:name", a.remove, a.requireAdmin)
+	get := []string{http.MethodGet, http.MethodHead}
+	e.Match(get, "/styles", a.list)
+	e.Match(get, "/styles/:name", a.get)
+	e.Match(get, "/styles/:name/thumbnail.jpg", a.thumbnail)
+}
+
+type stylesAPI struct {
+	lib   *styles.Library
+	cfg   StylesConfig
+	token [32]byte // SHA-256 of the token: compared in constant time, whatever its length
+}
+
+// styleJSON is a style as the API shows it.
+type styleJSON struct {
+	Name         string         `json:"name"`
+	Version      string         `json:"version"`
+	StyleSize    int            `json:"style_size"`
+	Preset       string         `json:"preset,omitempty"`
+	Weights      engine.Weights `json:"weights"`
+	Created      time.Time      `json:"created"`
+	ThumbnailURL string         `json:"thumbnail_url"`
+}
+
+func toStyleJSON(s *styles.Style) styleJSON {
+	return styleJSON{
+		Name: s.Name, Version: s.Version, StyleSize: s.StyleSize, Preset: s.Preset, Weights: s.Weights,
+		Created: s.Created, ThumbnailURL: "/styles/" + s.Name + "/thumbnail.jpg?v=" + s.Version,
+	}
+}
+
+func (a *stylesAPI) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if a.cfg.AdminToken == "" {
+			return plugin.WriteError(c, http.StatusServiceUnavailable, stylesAdminDisabled)
+		}
+		scheme, tok, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="styleproxy admin"`)
+			return plugin.WriteError(c, http.StatusUnauthorized, "missing admin token: send Authorization: Bearer <token>")
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		if subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="styleproxy admin", error="invalid_token"`)
+			return plugin.WriteError(c, http.StatusUnauthorized, "invalid admin token")
+		}
+		return next(c)
+	}
+}
+
+// styleError answers err from the library with its status code.
+func styleError(c echo.Context, err error) error {
+	status := http.StatusInternalServerError
+	msg := err.Error()
+	switch {
+	case errors.Is(err, styles.ErrInvalidName), errors.Is(err, styles.ErrInvalidOptions), errors.Is(err, styles.ErrTooSmall),
+		errors.Is(err, imaging.ErrNotImage), errors.Is(err, imaging.ErrZeroSize):
+		status = http.StatusBadRequest
+	case errors.Is(err, imaging.ErrTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, imaging.ErrUnsupportedFormat):
+		status = http.StatusUnsupportedMediaType
+	case errors.Is(err, styles.ErrExists):
+		status, msg = http.StatusConflict, msg+": send replace=true to replace it"
+	case errors.Is(err, styles.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		status, msg = http.StatusServiceUnavailable, "request cancelled before the style was stored"
+	default:
+		c.Logger().Error(err)
+		msg = "internal error"
+	}
+	return plugin.WriteError(c, status, msg)
+}
+
+// styleForm is a registration's multipart form.
+type styleForm struct {
+	fields map[string]string
+	image  []byte
+	seen   bool // an image part was present
+}
+
+var styleFormFields = []string{"name", "image", "preset", "style_size", "content_weight", "style_weights", "tv_weight", "replace"}
+
+// errFormTooLarge is a form part over its limit.
+var errFormTooLarge = errors.New("too large")
+
+// readStyleForm reads the multipart form into memory, part by part (nothing goes to disk), with
+// every part bounded.
+func readStyleForm(r *multipart.Reader, maxImage int64) (*styleForm, error) {
+	f := &styleForm{fields: map[string]string{}}
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return f, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := p.FormName()
+		switch {
+		case name == "image":
+			if f.seen {
+				return nil, fmt.Errorf("field %q given twice", name)
+			}
+			f.seen = true
+			if f.image, err = io.ReadAll(io.LimitReader(p, maxImage+1)); err != nil {
+				return nil, err
+			}
+			if int64(len(f.image)) > maxImage {
+				return nil, fmt.Errorf("%w: image is over the limit of %d bytes", errFormTooLarge, maxImage)
+			}
+		case containsString(styleFormFields, name):
+			if _, dup := f.fields[name]; dup {
+				return nil, fmt.Errorf("field %q given twice", name)
+			}
+			b, err := io.ReadAll(io.LimitReader(p, stylesMaxFieldBytes+1))
+			if err != nil {
+				return nil, err
+			}
+			if len(b) > stylesMaxFieldBytes {
+				return nil, fmt.Errorf("field %q is over %d bytes", name, stylesMaxFieldBytes)
+			}
+			f.fields[name] = string(b)
+		default:
+			return nil, fmt.Errorf("unknown field %q (known: %s)", name, strings.Join(styleFormFields, ", "))
+		}
+		p.Close()
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// addOptions turns the form's optional fields into AddOptions.
+func (a *stylesAPI) addOptions(f *styleForm) (styles.AddOptions, error) {
+	o := styles.AddOptions{
+		Preset: strings.TrimSpace(f.fields["preset"]), StyleSize: styles.DefaultStyleSize,
+		Limits: imaging.Limits{MaxBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxUploadPixels},
+	}
+	bad := func(field, format string, args ...any) (styles.AddOptions, error) {
+		return o, fmt.Errorf("%w: %s: %s", styles.ErrInvalidOptions, field, fmt.Sprintf(format, args...))
+	}
+	num := func(field string) (*float64, error) {
+		s, ok := f.fields[field]
+		if !ok {
+			return nil, nil
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			_, err = bad(field, "%q is not a number", s)
+			return nil, err
+		}
+		return &v, nil
+	}
+	if s, ok := f.fields["style_size"]; ok {
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return bad("style_size", "%q is not a whole number of pixels", s)
+		}
+		o.StyleSize = v
+	}
+	var err error
+	if o.Content, err = num("content_weight"); err != nil {
+		return o, err
+	}
+	if o.TV, err = num("tv_weight"); err != nil {
+		return o, err
+	}
+	if s, ok := f.fields["style_weights"]; ok {
+		parts := strings.Split(s, ",")
+		var w [4]float64
+		if len(parts) != len(w) {
+			return bad("style_weights", "want %d comma-separated numbers, got %q", len(w), s)
+		}
+		for i, p := range parts {
+			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+			if err != nil {
+				return bad("style_weights", "%q is not a number", p)
+			}
+			w[i] = v
+		}
+		o.Style = &w
+	}
+	if s, ok := f.fields["replace"]; ok {
+		v, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return bad("replace", "%q is not true or false", s)
+		}
+		o.Replace = v
+	}
+	return o, nil
+}
+
+func (a *stylesAPI) create(c echo.Context) error {
+	req := c.Request()
+	limit := a.cfg.MaxUploadBytes + stylesFormOverhead
+	if req.ContentLength > limit {
+		return plugin.WriteError(c, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", req.ContentLength, limit))
+	}
+	mt, params, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEMultipartForm || params["boundary"] == "" {
+		return plugin.WriteError(c, http.StatusUnsupportedMediaType,
+			"want a multipart/form-data body with the fields name and image")
+	}
+	body := http.MaxBytesReader(c.Response(), req.Body, limit)
+	form, err := readStyleForm(multipart.NewReader(body, params["boundary"]), a.cfg.MaxUploadBytes)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return plugin.WriteError(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the limit of %d bytes", limit))
+	case errors.Is(err, errFormTooLarge):
+		return plugin.WriteError(c, http.StatusRequestEntityTooLarge, err.Error())
+	case err != nil:
+		return plugin.WriteError(c, http.StatusBadRequest, "bad multipart form: "+err.Error())
+	}
+	name, ok := form.fields["name"]
+	if !ok {
+		return plugin.WriteError(c, http.StatusBadRequest, "field name is required")
+	}
+	if !form.seen {
+		return plugin.WriteError(c, http.StatusBadRequest, "field image is required (the artwork, as a file)")
+	}
+	if !styles.NamePattern.MatchString(name) {
+		return styleError(c, fmt.Errorf("%w (got %q)", styles.ErrInvalidName, name))
+	}
+	o, err := a.addOptions(form)
+	if err != nil {
+		return styleError(c, err)
+	}
+	s, err := a.lib.Add(req.Context(), name, form.image, o)
+	if err != nil {
+		return styleError(c, err)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/styles/"+s.Name)
+	return c.JSON(http.StatusCreated, toStyleJSON(s))
+}
+
+func (a *stylesAPI) remove(c echo.Context) error {
+	if err := a.lib.Remove(c.Param("name")); err != nil {
+		return styleError(c, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *stylesAPI) list(c echo.Context) error {
+	list, err := a.lib.List()
+	if err != nil {
+		return styleError(c, err)
+	}
+	out := make([]styleJSON, 0, len(list))
+	for _, s := range list {
+		out = append(out, toStyleJSON(s))
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
+	return c.JSON(http.StatusOK, out)
+}
+
+func (a *stylesAPI) get(c echo.Context) error {
+	s, err := a.lib.Get(c.Param("name"))
+	if err != nil {
+		return styleError(c, err)
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
+	return c.JSON(http.StatusOK, toStyleJSON(s))
+}
+
+// thumbnail serves the current version's thumbnail. Its URL in the JSON carries ?v=VERSION, so
+// that URL may be cached for good; without it (or with another version) clients revalidate
+// against the ETag.
+func (a *stylesAPI) thumbnail(c echo.Context) error {
+	s, thumb, err := a.lib.GetThumbnail(c.Param("name"))
+	if err != nil {
+		return styleError(c, err)
+	}
+	h := c.Response().Header()
+	etag := `"` + s.Version + `"`
+	h.Set("ETag", etag)
+	if c.QueryParam("v") == s.Version {
+		h.Set(echo.HeaderCacheControl, "public, max-age=31536000, immutable")
+	} else {
+		h.Set(echo.HeaderCacheControl, "public, no-cache")
+	}
+	if stylesETagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, "image/jpeg", thumb)
+}
+
+// stylesETagMatch reports whether an If-None-Match header lists etag (or is "*").
+func stylesETagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
