@@ -420,7 +420,10 @@ func TestQueueFull(t *testing.T) {
 			results[i] = resp.StatusCode
 		}()
 	}
-	eventually(t, "one running and two queued", func() bool { return len(s.P.Running()) == 1 && s.P.Queued() == 2 })
+	eventually(t, "one running (in the filter) and two queued", func() bool {
+		r := s.P.Running()
+		return len(r) == 1 && r[0].Step == 1 && s.P.Queued() == 2
+	})
 	if !s.P.QueueFull() {
 		t.Error("QueueFull is false with 1 running and 2 queued")
 	}

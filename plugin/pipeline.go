@@ -484,7 +484,8 @@ func (p *Pipeline) queueChanged(depth int) {
 	}
 }
 
-// compute makes the response for r: fetch (unless prepare did), decode, resize, filter, encode.
+// compute makes the response for r: fetch (unless prepare did), check the header, wait for a
+// worker (heavy work), decode, resize, filter, encode.
 // cacheable is false when the source changed since prepare versioned it: the result is right for
 // this request but not for its key.
 func (p *Pipeline) compute(ctx context.Context, r *request, j *job) (_ Entry, cacheable bool, err error) {
@@ -496,10 +497,19 @@ func (p *Pipeline) compute(ctx context.Context, r *request, j *job) (_ Entry, ca
 		}
 		cacheable = version == r.version
 	}
+	// The header tells a refusal (too large, not an image) before any pixel is decoded, and
+	// before heavy work waits for a worker.
 	lim := imaging.Limits{MaxBytes: p.cfg.MaxSourceBytes, MaxPixels: p.cfg.MaxSourcePixels}
 	info, err := imaging.Probe(data, lim)
 	if err != nil {
 		return Entry{}, false, err
+	}
+	// Heavy work decodes only once it has a worker: queued work then holds compressed bytes,
+	// not decoded pixels.
+	if j != nil {
+		if err := p.work(ctx, j); err != nil {
+			return Entry{}, false, err
+		}
 	}
 	img, err := imaging.Decode(data, lim)
 	if err != nil {
@@ -509,11 +519,6 @@ func (p *Pipeline) compute(ctx context.Context, r *request, j *job) (_ Entry, ca
 	sw, sh := img.Size()
 	if w, h, fit, ok := targetBox(sw, sh, r.image, p.cfg.MaxOutputPx); ok {
 		if err := img.Resize(w, h, fit); err != nil {
-			return Entry{}, false, err
-		}
-	}
-	if j != nil {
-		if err := p.work(ctx, j); err != nil {
 			return Entry{}, false, err
 		}
 	}
