@@ -1,0 +1,35 @@
+package plugin_test
+
+import (
+	"log"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/styleproxy/styleproxy/filters/grayscale"
+	"github.com/styleproxy/styleproxy/plugin"
+)
+
+// Mount styleproxy's routes on an existing Echo server, with the grayscale and blur filters, a
+// local folder as the source and a memory cache. examples/mount is the whole program.
+func ExampleMount() {
+	e := echo.New()
+	e.HTTPErrorHandler = plugin.ErrorHandler
+
+	src, err := plugin.NewDirSource("./images")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cache, err := plugin.NewCache(plugin.CacheConfig{MemBytes: 256 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = plugin.Mount(e, plugin.Config{
+		Source:  src,
+		Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()},
+		Cache:   cache,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// e.Start(":8080") now serves GET and HEAD /img/{path}?w=&h=&fit=&format=&q=&grayscale=&blur=
+}
