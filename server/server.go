@@ -153,6 +153,7 @@ type Server struct {
 	Weights  *weights.Checkpoint
 	cfg      Config
 	log      *slog.Logger
+	metrics  *metrics
 }
 
 // New opens everything the configuration names. Errors say which setting is wrong.
@@ -201,7 +202,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
-	styleFilter, err := style.New(lib, eng, style.Config{MaxIters: cfg.MaxIters, DefaultIters: cfg.DefaultIters, MaxWorkPx: cfg.MaxWorkPx})
+	m := newMetrics()
+	styleFilter, err := style.New(lib, eng, style.Config{
+		MaxIters: cfg.MaxIters, DefaultIters: cfg.DefaultIters, MaxWorkPx: cfg.MaxWorkPx,
+		OnIterations: m.onIterations,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -236,9 +241,10 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = plugin.ErrorHandler
 	e.Use(middleware.RequestID())
 	e.Use(requestLogger(log))
+	e.Use(m.middleware)
 	e.Use(middleware.Recover())
 
-	s := &Server{Echo: e, Library: lib, Engine: eng, Weights: ck, cfg: cfg, log: log}
+	s := &Server{Echo: e, Library: lib, Engine: eng, Weights: ck, cfg: cfg, log: log, metrics: m}
 	s.Pipeline, err = plugin.Mount(e, plugin.Config{
 		Source:          source,
 		Filters:         []plugin.Filter{styleFilter, grayscale.New()},
@@ -253,6 +259,7 @@ func New(cfg Config) (*Server, error) {
 		CacheControl:    cfg.CacheControl,
 		KeySalt:         "weights=" + ck.Hash + ";engine=" + engine.Version,
 		Logger:          log,
+		Hooks:           m.hooks(),
 	})
 	if err != nil {
 		return nil, err
@@ -261,6 +268,7 @@ func New(cfg Config) (*Server, error) {
 		AdminToken: cfg.AdminToken, MaxUploadBytes: int64(cfg.MaxUploadMB) << 20,
 		MaxUploadPixels: int64(cfg.MaxUploadMP) * 1_000_000,
 	})
+	e.GET("/metrics", m.handler())
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	return s, nil

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/styleproxy/styleproxy/filters/engine"
 	"github.com/styleproxy/styleproxy/filters/imaging"
@@ -28,6 +29,9 @@ type Config struct {
 	MaxIters     int // largest `iters` accepted
 	DefaultIters int // `iters` when the URL gives none
 	MaxWorkPx    int // longest side the optimisation runs at
+	// OnIterations, if set, is told how many iterations each stylization ran and how long they
+	// took (for metrics).
+	OnIterations func(n int, d time.Duration)
 }
 
 // Defaults for a 2-core machine on the pure-Go backend: about 0.3 s an iteration at 256x192, so a
@@ -82,6 +86,7 @@ type Options struct {
 	preserveColor bool
 	workPx        int
 	eng           *engine.Engine
+	onIterations  func(n int, d time.Duration)
 }
 
 // Parse implements plugin.Filter: it refuses style parameters without `style`, an unknown style
@@ -99,7 +104,7 @@ func (f *Filter) Parse(_ context.Context, q url.Values) (plugin.Options, error) 
 	if !styles.NamePattern.MatchString(name) {
 		return nil, &plugin.ParamError{Param: "style", Reason: fmt.Sprintf("%q is not a style name", name)}
 	}
-	o := &Options{iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx, eng: f.eng}
+	o := &Options{iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx, eng: f.eng, onIterations: f.cfg.OnIterations}
 	var err error
 	if q.Has("iters") {
 		if o.iters, err = intParam(q, "iters", 1, f.cfg.MaxIters); err != nil {
@@ -178,11 +183,15 @@ func (o *Options) Apply(ctx context.Context, img *imaging.Image, progress plugin
 		return nil, err
 	}
 	opt := engine.OptionsFor(o.iters)
-	out, _, err := o.eng.Transfer(ctx, content, o.style.Targets, o.style.Weights, opt, func(k, n int, _ engine.Losses) {
+	start := time.Now()
+	out, hist, err := o.eng.Transfer(ctx, content, o.style.Targets, o.style.Weights, opt, func(k, n int, _ engine.Losses) {
 		if progress != nil {
 			progress(k, n)
 		}
 	})
+	if o.onIterations != nil {
+		o.onIterations(len(hist), time.Since(start))
+	}
 	if err != nil {
 		return nil, err
 	}

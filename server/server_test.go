@@ -1,0 +1,219 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/styleproxy/styleproxy/styles"
+)
+
+// sharedPath is ../shared beside the repository root.
+func sharedPath(t *testing.T, parts ...string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join(append([]string{"..", "..", "shared"}, parts...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("shared test data missing: %v", err)
+	}
+	return p
+}
+
+// testConfig is a server on temporary folders with one sample photo, the pure-Go backend and
+// small limits.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	dir := t.TempDir()
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Source = filepath.Join(dir, "images")
+	if err := os.MkdirAll(cfg.Source, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	photo, err := os.ReadFile(sharedPath(t, "images", "tubingen.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Source, "tubingen.jpg"), photo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Weights = os.Getenv("STYLEPROXY_WEIGHTS")
+	if cfg.Weights == "" {
+		cfg.Weights = sharedPath(t, "weights")
+	}
+	cfg.Backend = "go"
+	cfg.MaxWorkPx = 64
+	cfg.AdminToken = "test-token"
+	return cfg
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := testConfig(t)
+	tests := []struct {
+		name   string
+		change func(*Config)
+		flag   string // "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"bad addr", func(c *Config) { c.Addr = "8080" }, "--addr"},
+		{"no workers", func(c *Config) { c.Workers = 0 }, "--workers"},
+		{"negative queue", func(c *Config) { c.Queue = -1 }, "--queue"},
+		{"default over max iters", func(c *Config) { c.DefaultIters = 600 }, "--default-iters"},
+		{"tiny work size", func(c *Config) { c.MaxWorkPx = 8 }, "--max-work-px"},
+		{"zero timeout", func(c *Config) { c.Timeout = 0 }, "--timeout"},
+		{"missing source folder", func(c *Config) { c.Source = "/nonexistent/images" }, "--source"},
+		{"ftp origin", func(c *Config) { c.Source = "ftp://example.com/" }, "--source"},
+		{"http origin", func(c *Config) { c.Source = "https://origin.example/base/" }, ""},
+		{"two signing keys", func(c *Config) { c.SigningKey, c.SigningKeyFile = "a", "/tmp/k" }, "--signing-key-file"},
+		{"zero output size", func(c *Config) { c.MaxOutputPx = 0 }, "--max-output-px"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good
+			tc.change(&c)
+			err := c.Validate()
+			if (err == nil) != (tc.flag == "") || (err != nil && !strings.Contains(err.Error(), tc.flag)) {
+				t.Errorf("Validate() = %v, want an error naming %q", err, tc.flag)
+			}
+		})
+	}
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(b)
+}
+
+// metricValue reads one sample from the Prometheus text exposition.
+func metricValue(t *testing.T, base, series string) float64 {
+	t.Helper()
+	_, body := get(t, base+"/metrics")
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ([0-9.e+-]+)$`)
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestServerEndToEnd runs the real server (engine, library, pipeline, metrics) on a loopback
+// port: health, readiness, a plain and a stylized image, caching, JSON errors and metrics.
+func TestServerEndToEnd(t *testing.T) {
+	cfg := testConfig(t)
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(sharedPath(t, "images", "starry_night.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Library.Add(context.Background(), "starry", img, styles.AddOptions{Preset: "starry_night", StyleSize: 64}); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Echo)
+	defer ts.Close()
+
+	if res, body := get(t, ts.URL+"/healthz"); res.StatusCode != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("/healthz: %d %s", res.StatusCode, body)
+	}
+	if res, body := get(t, ts.URL+"/readyz"); res.StatusCode != 200 || !strings.Contains(body, `"backend"`) {
+		t.Errorf("/readyz: %d %s", res.StatusCode, body)
+	}
+
+	plain := ts.URL + "/img/tubingen.jpg?w=120"
+	res, first := get(t, plain)
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/jpeg" || res.Header.Get("ETag") == "" {
+		t.Fatalf("plain resize: %d %v", res.StatusCode, res.Header)
+	}
+	hitsBefore := metricValue(t, ts.URL, `styleproxy_cache_lookups_total{result="hit",tier="memory"}`)
+	if _, second := get(t, plain); second != first {
+		t.Error("the same URL gave different bytes")
+	}
+	if hits := metricValue(t, ts.URL, `styleproxy_cache_lookups_total{result="hit",tier="memory"}`); hits != hitsBefore+1 {
+		t.Errorf("memory cache hits went from %v to %v, want one more", hitsBefore, hits)
+	}
+
+	res, body := get(t, ts.URL+"/img/tubingen.jpg?style=starry&iters=3&w=96&format=png")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("stylized: %d %s", res.StatusCode, body)
+	}
+	if n := metricValue(t, ts.URL, "styleproxy_iterations_total"); n != 3 {
+		t.Errorf("styleproxy_iterations_total = %v, want 3", n)
+	}
+	if n := metricValue(t, ts.URL, `styleproxy_work_seconds_count{kind="stylization"}`); n != 1 {
+		t.Errorf("stylizations timed = %v, want 1", n)
+	}
+	if n := metricValue(t, ts.URL, `styleproxy_http_requests_total{method="GET",route="/img/*",status="200"}`); n < 3 {
+		t.Errorf("/img 200s counted = %v, want at least 3", n)
+	}
+
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/img/tubingen.jpg?style=unknown", 404},
+		{"/img/tubingen.jpg?style=starry&iters=9999", 400},
+		{"/img/missing.jpg", 404},
+		{"/no/such/route", 404},
+	} {
+		res, body := get(t, ts.URL+tc.path)
+		if res.StatusCode != tc.status || !strings.Contains(body, `"status":`+strconv.Itoa(tc.status)) {
+			t.Errorf("%s: %d %s, want %d with a JSON error", tc.path, res.StatusCode, body, tc.status)
+		}
+	}
+	if n := metricValue(t, ts.URL, `styleproxy_http_requests_total{method="GET",route="/img/*",status="404"}`); n != 2 {
+		t.Errorf("/img 404s counted = %v, want 2", n)
+	}
+}
+
+// TestRunShutsDownGracefully serves on a real listener and stops when the context ends.
+func TestRunShutsDownGracefully(t *testing.T) {
+	s, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln, 5*time.Second) }()
+	if res, _ := get(t, "http://"+ln.Addr().String()+"/healthz"); res.StatusCode != 200 {
+		t.Errorf("/healthz: %d", res.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
