@@ -17,7 +17,7 @@ import (
 var version = "dev"
 
 func commands() []*command {
-	return []*command{serveCommand(), stylizeCommand(), signCommand(), weightsFetchCommand(), versionCommand()}
+	return []*command{serveCommand(), stylizeCommand(), signCommand(), stylesAddCommand(), stylesListCommand(), stylesRmCommand(), weightsFetchCommand(), versionCommand()}
 }
 
 func main() {
