@@ -66,7 +66,25 @@ type job struct {
 	step, total atomic.Int64
 }
 
-// Mount validates cfg, makes a Pipeline and serves it on e at GET and HEAD /img/*.
+// Mount validates cfg, makes a Pipeline and serves it on e at GET and HEAD /img/{path}.
+//
+// A request is answered in this order: the path is cleaned (400 if it tries to leave the
+// source), the signature checked (403), the query parsed by the pipeline and each filter (400,
+// or 404 for an unknown style), the source versioned (404, 403, 502, 504), the cache key
+// computed; If-None-Match with the key's ETag gives 304 without any work, a cache hit is served,
+// and a miss joins or starts the one computation for that key.
+//
+// The cache key, also the strong ETag ("<hex>"), is the SHA-256 of, each length-prefixed: the
+// pipeline's key version, Config.KeySalt, the libvips version, MaxOutputPx, the source's ID (the
+// folder's absolute path or the origin's base URL), the cleaned path, the source object's version
+// (see Source), ImageOptions.Key (format=auto keyed by the format it picked), and each active
+// filter's Name and Options.Key in Config.Filters order. Everything that changes the bytes is in
+// it, so the same URL gives the same bytes, across restarts too, for as long as the source image
+// is unchanged.
+//
+// Successful responses carry Cache-Control (Config.CacheControl), ETag, Content-Type,
+// Content-Length, X-Content-Type-Options: nosniff and, for format=auto only, Vary: Accept.
+// Errors are JSON ErrorBody values with Cache-Control: no-store; see Status for the codes.
 func Mount(e *echo.Echo, cfg Config) (*Pipeline, error) {
 	p, err := newPipeline(cfg)
 	if err != nil {
@@ -559,7 +577,19 @@ func (p *Pipeline) compute(ctx context.Context, r *request, j *job) (_ Entry, ca
 }
 
 // Status maps an error from the pipeline, a source or a filter to its HTTP status and the
-// message for the client.
+// message for the client:
+//
+//	*ParamError                                  400 (the message names the parameter)
+//	*ForbiddenError                              403 (bad signature, symlink out of the folder,
+//	                                                  origin at a private address)
+//	*NotFoundError                               404 (missing source image, unknown style)
+//	imaging.ErrTooLarge                          413 (MaxSourceBytes, MaxSourcePixels)
+//	imaging.ErrNotImage, ErrUnsupportedFormat,
+//	ErrZeroSize                                  415
+//	ErrQueueFull                                 503 (with Retry-After)
+//	context.DeadlineExceeded                     504 (Timeout, the origin's timeouts)
+//	*OriginError                                 502
+//	anything else                                500 ("internal error"; details only in the log)
 func Status(err error) (int, string) {
 	var (
 		pe *ParamError
