@@ -120,8 +120,22 @@ func (s *DirSource) dirError(path string, err error) error {
 	return fmt.Errorf("plugin: source folder: %w", err)
 }
 
+// hidden reports whether a path names a dotfile or passes through a dot-folder (.git, .env):
+// such files are never served, and answer as missing rather than betray that they exist.
+func hidden(path string) bool {
+	for _, seg := range strings.Split(path, "/") {
+		if strings.HasPrefix(seg, ".") {
+			return true
+		}
+	}
+	return false
+}
+
 // Stat returns the file's version.
 func (s *DirSource) Stat(_ context.Context, path string) (string, error) {
+	if hidden(path) {
+		return "", notFound(path)
+	}
 	fi, err := s.root.Stat(path)
 	if err != nil {
 		return "", s.dirError(path, err)
@@ -134,6 +148,9 @@ func (s *DirSource) Stat(_ context.Context, path string) (string, error) {
 
 // Fetch reads the file.
 func (s *DirSource) Fetch(_ context.Context, path string, maxBytes int64) ([]byte, string, error) {
+	if hidden(path) {
+		return nil, "", notFound(path)
+	}
 	f, err := s.root.Open(path)
 	if err != nil {
 		return nil, "", s.dirError(path, err)

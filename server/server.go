@@ -253,7 +253,7 @@ func New(cfg Config) (*Server, error) {
 		MaxSourcePixels: int64(cfg.MaxSourceMP) * 1_000_000,
 		Cache:           cache,
 		Workers:         cfg.Workers,
-		Queue:           cfg.Queue,
+		Queue:           queueLength(cfg.Queue),
 		Timeout:         cfg.Timeout,
 		SigningKey:      signingKey(cfg.SigningKey),
 		CacheControl:    cfg.CacheControl,
@@ -269,9 +269,19 @@ func New(cfg Config) (*Server, error) {
 		MaxUploadPixels: int64(cfg.MaxUploadMP) * 1_000_000,
 	})
 	e.GET("/metrics", m.handler())
+	mountGallery(e, s.Pipeline, source)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	return s, nil
+}
+
+// queueLength maps --queue to the pipeline's setting, where 0 would mean "the default" and a
+// negative length means no queue: --queue 0 asks for no waiting at all.
+func queueLength(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // signingKey is nil (signing off) when no key is configured.

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/styleproxy/styleproxy/plugin"
 )
 
 // shared is ../shared beside the repository root.
@@ -176,5 +179,23 @@ func TestFlagsMayFollowPositionalArguments(t *testing.T) {
 	c3.flags.Int("max-iters", 5, "")
 	if _, err := c3.parse(nil); err == nil || !strings.Contains(err.Error(), "STYLEPROXY_MAX_ITERS") {
 		t.Errorf("bad env value: %v; want an error naming STYLEPROXY_MAX_ITERS", err)
+	}
+}
+
+func TestSignPrintsAURLTheServerAccepts(t *testing.T) {
+	t.Setenv("STYLEPROXY_SIGNING_KEY", "s3cret")
+	code, stdout, stderr := runCLI(t, "sign", "https://cdn.example/img/cat.jpg?w=200&style=starry")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	u, err := url.Parse(strings.TrimSpace(stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plugin.Verify([]byte("s3cret"), u.Path, u.Query()) || plugin.Verify([]byte("other"), u.Path, u.Query()) {
+		t.Errorf("%s: does not verify with the key (or verifies with another)", stdout)
+	}
+	if code, _, _ := runCLI(t, "sign", "not a url"); code != 2 {
+		t.Errorf("signing garbage: exit %d, want 2", code)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -88,15 +87,14 @@ func signCommand() *command {
 		if k == "" {
 			return badInput("no signing key: set STYLEPROXY_SIGNING_KEY or pass --signing-key-file")
 		}
-		u, err := url.Parse(positional[0])
-		if err != nil || !strings.HasPrefix(u.Path, "/") {
+		if !strings.HasPrefix(positional[0], "/") && !strings.Contains(positional[0], "://") {
 			return badInput("%q is not a URL or an absolute path", positional[0])
 		}
-		q := u.Query()
-		q.Del("sig")
-		q.Set("sig", plugin.Sign([]byte(k), u.Path, q))
-		u.RawQuery = plugin.CanonicalQuery(q) + "&sig=" + q.Get("sig")
-		fmt.Println(u.String())
+		signed, err := plugin.SignURL([]byte(k), positional[0])
+		if err != nil {
+			return usageError{err}
+		}
+		fmt.Println(signed)
 		return nil
 	}
 	return c
