@@ -23,12 +23,14 @@ type command struct {
 	name, args, summary string
 	flags               *flag.FlagSet
 	run                 func(positional []string) error
+	// out is where the command prints its results (stdout, or a buffer in tests).
+	out io.Writer
 }
 
 func newCommand(name, args, summary string) *command {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return &command{name: name, args: args, summary: summary, flags: fs}
+	return &command{name: name, args: args, summary: summary, flags: fs, out: os.Stdout}
 }
 
 // envName is a flag's environment fallback: --max-iters reads STYLEPROXY_MAX_ITERS.

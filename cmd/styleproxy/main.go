@@ -53,6 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if c.name != name {
 			continue
 		}
+		c.out = stdout
 		positional, err := c.parse(rest)
 		if errors.Is(err, flag.ErrHelp) {
 			c.usage(stdout)

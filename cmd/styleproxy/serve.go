@@ -94,7 +94,7 @@ func signCommand() *command {
 		if err != nil {
 			return usageError{err}
 		}
-		fmt.Println(signed)
+		fmt.Fprintln(c.out, signed)
 		return nil
 	}
 	return c

@@ -18,23 +18,23 @@ func versionCommand() *command {
 		if len(positional) > 0 {
 			return badInput("unexpected argument %q", positional[0])
 		}
-		fmt.Printf("styleproxy %s (engine %s)\n", version, engine.Version)
+		fmt.Fprintf(c.out, "styleproxy %s (engine %s)\n", version, engine.Version)
 		b, err := engine.NewBackend(*backend)
 		if err != nil {
-			fmt.Printf("backend: unavailable: %v\n", err)
+			fmt.Fprintf(c.out, "backend: unavailable: %v\n", err)
 		} else {
-			fmt.Printf("backend: %s\n", b.Name())
+			fmt.Fprintf(c.out, "backend: %s\n", b.Name())
 		}
 		path, err := weights.Resolve(*wf)
 		if err != nil {
-			fmt.Printf("weights: %v\n", err)
+			fmt.Fprintf(c.out, "weights: %v\n", err)
 			return nil
 		}
 		ck, err := weights.Load(path)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("weights: %s sha256:%s\n", path, ck.Hash)
+		fmt.Fprintf(c.out, "weights: %s sha256:%s\n", path, ck.Hash)
 		return nil
 	}
 	return c
@@ -68,7 +68,7 @@ func weightsFetchCommand() *command {
 		if err != nil {
 			return err
 		}
-		fmt.Println(path)
+		fmt.Fprintln(c.out, path)
 		return nil
 	}
 	return c
