@@ -537,6 +537,10 @@ func (l *Library) commit(name, version string, s settings, p *prepared, replace 
 		return nil, fmt.Errorf("styles: %w", err)
 	}
 	defer os.RemoveAll(stage) // nothing left there once renamed
+	// MkdirTemp makes the folder private; the library's files are as readable as its folders.
+	if err := os.Chmod(stage, 0o755); err != nil {
+		return nil, fmt.Errorf("styles: %w", err)
+	}
 	for _, f := range []struct {
 		name string
 		data []byte

@@ -364,3 +364,19 @@ func TestReopen(t *testing.T) {
 		t.Errorf("reopening a healthy library logged: %s", s)
 	}
 }
+
+// Get is on the hot path of every request: one os.Stat of the index, then memory.
+func BenchmarkGet(b *testing.B) {
+	lib, _ := openLib(b, b.TempDir(), &fakeEngine{})
+	if _, err := lib.Add(context.Background(), "starry", testImage(b, 60, 40, 1, imaging.PNG), AddOptions{StyleSize: 32}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := lib.Get("starry"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
