@@ -85,7 +85,7 @@ func stylesAddCommand() *command {
 			}
 			return stylesCLIError(err)
 		}
-		fmt.Printf("added %s version %s (preset %s, style size %d)\n", s.Name, s.Version, s.Preset, s.StyleSize)
+		fmt.Fprintf(c.out, "added %s version %s (preset %s, style size %d)\n", s.Name, s.Version, s.Preset, s.StyleSize)
 		return nil
 	}
 	return c
@@ -121,10 +121,10 @@ func stylesListCommand() *command {
 			if err != nil {
 				return err
 			}
-			fmt.Println(string(b))
+			fmt.Fprintln(c.out, string(b))
 			return nil
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tVERSION\tSTYLE_SIZE\tPRESET\tCREATED")
 		for _, s := range list {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.Version, s.StyleSize, s.Preset, s.Created.UTC().Format(time.RFC3339))
@@ -156,7 +156,7 @@ func stylesRmCommand() *command {
 		if err := lib.Remove(name); err != nil {
 			return stylesCLIError(err)
 		}
-		fmt.Printf("removed %s\n", name)
+		fmt.Fprintf(c.out, "removed %s\n", name)
 		return nil
 	}
 	return c

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,46 +12,25 @@ import (
 	"github.com/styleproxy/styleproxy/styles"
 )
 
-// runStylesCLI runs a command line like runCLI, also capturing what the command prints on
-// os.Stdout.
-func runStylesCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := os.Stdout
-	os.Stdout = w
-	done := make(chan string)
-	go func() {
-		b, _ := io.ReadAll(r)
-		done <- string(b)
-	}()
-	code, usage, stderr := runCLI(t, args...)
-	os.Stdout = saved
-	w.Close()
-	return code, usage + <-done, stderr
-}
-
 func TestStylesCommands(t *testing.T) {
 	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
 	t.Setenv("STYLEPROXY_BACKEND", "go")
 	data := t.TempDir()
 	starry, scream := shared(t, "images", "starry_night.jpg"), shared(t, "images", "the_scream.jpg")
 
-	code, out, stderr := runStylesCLI(t, "styles", "add", "starry", starry, "--data", data, "--style-size", "64")
+	code, out, stderr := runCLI(t, "styles", "add", "starry", starry, "--data", data, "--style-size", "64")
 	if code != 0 || !regexp.MustCompile(`^added starry version [0-9a-f]{16} \(preset starry_night, style size 64\)\n$`).MatchString(out) {
 		t.Fatalf("styles add: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 	// Flags before the arguments, the data folder from the environment.
 	t.Setenv("STYLEPROXY_DATA", data)
-	code, _, stderr = runStylesCLI(t, "styles", "add", "--preset", "the_scream", "--tv-weight", "0.5",
+	code, _, stderr = runCLI(t, "styles", "add", "--preset", "the_scream", "--tv-weight", "0.5",
 		"--style-weights", "1,2,3,4", "--style-size", "48", "scream", scream)
 	if code != 0 {
 		t.Fatalf("styles add scream: exit %d: %s", code, stderr)
 	}
 
-	code, out, _ = runStylesCLI(t, "styles", "list")
+	code, out, _ = runCLI(t, "styles", "list")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME VERSION STYLE_SIZE PRESET CREATED" ||
 		!regexp.MustCompile(`^scream +[0-9a-f]{16} +48 +the_scream +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(lines[1]) ||
@@ -67,7 +45,7 @@ func TestStylesCommands(t *testing.T) {
 		Preset    string         `json:"preset"`
 		Weights   engine.Weights `json:"weights"`
 	}
-	code, out, _ = runStylesCLI(t, "styles", "list", "--json")
+	code, out, _ = runCLI(t, "styles", "list", "--json")
 	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list) != 2 {
 		t.Fatalf("styles list --json: exit %d, %v:\n%s", code, err, out)
 	}
@@ -78,23 +56,23 @@ func TestStylesCommands(t *testing.T) {
 	}
 
 	// The name is taken, unless replacing.
-	code, _, stderr = runStylesCLI(t, "styles", "add", "starry", scream, "--style-size", "64")
+	code, _, stderr = runCLI(t, "styles", "add", "starry", scream, "--style-size", "64")
 	if code != 2 || !strings.Contains(stderr, "already exists") || !strings.Contains(stderr, "--replace") {
 		t.Errorf("adding a taken name: exit %d, %q", code, stderr)
 	}
-	code, out, stderr = runStylesCLI(t, "styles", "add", "starry", scream, "--style-size", "64", "--replace")
+	code, out, stderr = runCLI(t, "styles", "add", "starry", scream, "--style-size", "64", "--replace")
 	if code != 0 || strings.Contains(out, list[1].Version) {
 		t.Errorf("--replace: exit %d, %q %q", code, out, stderr)
 	}
 
-	code, out, _ = runStylesCLI(t, "styles", "rm", "scream")
+	code, out, _ = runCLI(t, "styles", "rm", "scream")
 	if code != 0 || out != "removed scream\n" {
 		t.Errorf("styles rm: exit %d, %q", code, out)
 	}
-	if code, out, _ = runStylesCLI(t, "styles", "list", "--json"); !strings.Contains(out, `"starry"`) || strings.Contains(out, "scream") {
+	if code, out, _ = runCLI(t, "styles", "list", "--json"); !strings.Contains(out, `"starry"`) || strings.Contains(out, "scream") {
 		t.Errorf("after rm: %s", out)
 	}
-	code, _, stderr = runStylesCLI(t, "styles", "rm", "scream")
+	code, _, stderr = runCLI(t, "styles", "rm", "scream")
 	if code != 2 || !strings.Contains(stderr, "not found") {
 		t.Errorf("removing it again: exit %d, %q", code, stderr)
 	}
@@ -112,11 +90,11 @@ func TestStylesCommands(t *testing.T) {
 
 func TestStylesListEmpty(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "nothing-here")
-	code, out, _ := runStylesCLI(t, "styles", "list", "--data", data)
+	code, out, _ := runCLI(t, "styles", "list", "--data", data)
 	if code != 0 || strings.TrimSpace(out) != strings.TrimSpace("NAME  VERSION  STYLE_SIZE  PRESET  CREATED") {
 		t.Errorf("list of a missing library: exit %d, %q", code, out)
 	}
-	if code, out, _ = runStylesCLI(t, "styles", "list", "--json", "--data", data); code != 0 || strings.TrimSpace(out) != "[]" {
+	if code, out, _ = runCLI(t, "styles", "list", "--json", "--data", data); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("--json of a missing library: exit %d, %q", code, out)
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
@@ -165,7 +143,7 @@ func TestStylesCommandsRefuseBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runStylesCLI(t, tc.args...)
+			code, _, stderr := runCLI(t, tc.args...)
 			if code != 2 {
 				t.Errorf("exit status %d, want 2 (stderr %q)", code, stderr)
 			}
@@ -179,11 +157,11 @@ func TestStylesCommandsRefuseBadInput(t *testing.T) {
 	}
 
 	// A good add without weights fails (status 1) saying how to get them, and stores nothing.
-	code, _, stderr := runStylesCLI(t, "styles", "add", "x", style)
+	code, _, stderr := runCLI(t, "styles", "add", "x", style)
 	if code != 1 || !strings.Contains(stderr, "styleproxy weights fetch") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Errorf("add without weights: exit %d, %q", code, stderr)
 	}
-	if code, out, _ := runStylesCLI(t, "styles", "list", "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
+	if code, out, _ := runCLI(t, "styles", "list", "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("after the failed add: %q", out)
 	}
 }
