@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/styleproxy/styleproxy/plugin"
+)
+
+// webFS holds the gallery page: plain HTML, CSS and JavaScript, no build step and nothing loaded
+// from elsewhere, so the page works offline.
+//
+//go:embed web
+var webFS embed.FS
+
+const (
+	// galleryMaxSamples caps the list /api/samples answers.
+	galleryMaxSamples = 500
+	// galleryMaxVisits caps the folder entries one /api/samples request looks at, so a source
+	// folder with millions of files costs a bounded walk.
+	galleryMaxVisits = 20000
+	// galleryCSP keeps the page to this server: scripts, styles, images and fetches from 'self'
+	// (blob: for the preview of an upload). No inline script or style.
+	galleryCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; " +
+		"connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+// galleryImageExts are the extensions /api/samples lists, lower case.
+var galleryImageExts = map[string]bool{
+	".jpg": true, ".jpeg": true, ".png": true, ".webp": true, ".gif": true,
+	".tif": true, ".tiff": true, ".avif": true,
+}
+
+// progressReporter is what the gallery reads of the pipeline (a *plugin.Pipeline).
+type progressReporter interface {
+	Running() []plugin.Job
+	Queued() int
+}
+
+// mountGallery serves the gallery (issue #5) on e:
+//
+//	GET /               the gallery page: the styles as thumbnails, a sample and a style to try
+//	                    with iterations and strength, original and result side by side with the
+//	                    result's URL, the progress of running work, and an admin form that
+//	                    registers a style (POST /admin/styles with the bearer token)
+//	GET /gallery/{file} the page's script and stylesheet (embedded from server/web)
+//	GET /api/samples    JSON array of the image paths in the source, for /img/{path}: for a
+//	                    folder source the files with an image extension (jpg, jpeg, png, webp,
+//	                    gif, tif, tiff, avif), as slash-separated paths relative to the folder,
+//	                    sorted, at most 500, hidden files and folders and symbolic links left out;
+//	                    an empty array for other sources
+//	GET /api/progress   JSON {"running": [plugin.Job...], "queued": N}: the stylizations holding a
+//	                    worker with their iteration (step of total), and how many wait for one
+//
+// Errors are plugin's JSON error form.
+func mountGallery(e *echo.Echo, p progressReporter, source plugin.Source) {
+	g := &gallery{progress: p}
+	if ds, ok := source.(*plugin.DirSource); ok {
+		g.dir = ds.Dir()
+	}
+	get := []string{http.MethodGet, http.MethodHead}
+	e.Match(get, "/", g.index)
+	e.Match(get, "/gallery/*", g.asset)
+	e.GET("/api/samples", g.samples)
+	e.GET("/api/progress", g.progressJSON)
+}
+
+type gallery struct {
+	progress progressReporter
+	dir      string // the source folder; "" for other sources
+}
+
+func (g *gallery) index(c echo.Context) error {
+	b, err := webFS.ReadFile("web/index.html")
+	if err != nil {
+		return plugin.WriteError(c, http.StatusInternalServerError, "gallery page missing from the build")
+	}
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", galleryCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set(echo.HeaderCacheControl, "no-cache")
+	return c.Blob(http.StatusOK, echo.MIMETextHTMLCharsetUTF8, b)
+}
+
+// asset serves one file of web/ other than the page itself (no listings, no subfolders).
+func (g *gallery) asset(c echo.Context) error {
+	name := c.Param("*")
+	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") || name == "index.html" {
+		return plugin.WriteError(c, http.StatusNotFound, "no such gallery file")
+	}
+	b, err := webFS.ReadFile("web/" + name)
+	if err != nil {
+		return plugin.WriteError(c, http.StatusNotFound, "no such gallery file")
+	}
+	ct := mime.TypeByExtension(path.Ext(name))
+	if ct == "" {
+		ct = echo.MIMEOctetStream
+	}
+	h := c.Response().Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set(echo.HeaderCacheControl, "no-cache")
+	return c.Blob(http.StatusOK, ct, b)
+}
+
+func (g *gallery) samples(c echo.Context) error {
+	list := []string{}
+	if g.dir != "" {
+		var err error
+		if list, err = listSamples(c.Request().Context(), g.dir); err != nil {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return plugin.WriteError(c, http.StatusServiceUnavailable, "request cancelled while listing the source")
+			}
+			c.Logger().Error(err)
+			return plugin.WriteError(c, http.StatusInternalServerError, "the source folder could not be listed")
+		}
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
+	return c.JSON(http.StatusOK, list)
+}
+
+// errWalkDone stops a walk that has what it needs.
+var errWalkDone = errors.New("walk done")
+
+// listSamples walks dir for image files: relative slash paths, sorted, at most galleryMaxSamples.
+// Hidden entries (a name starting with ".") and symbolic links are skipped, folders included,
+// so nothing outside dir is listed; so are names the pipeline's path rule would refuse.
+func listSamples(ctx context.Context, dir string) ([]string, error) {
+	out := []string{}
+	visits := 0
+	err := fs.WalkDir(os.DirFS(dir), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == "." {
+				return err
+			}
+			if d != nil && d.IsDir() {
+				return fs.SkipDir // an unreadable subfolder: list the rest
+			}
+			return nil
+		}
+		if p == "." {
+			return nil
+		}
+		if visits++; visits > galleryMaxVisits {
+			return errWalkDone
+		}
+		if visits%256 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if strings.HasPrefix(d.Name(), ".") || d.Type()&fs.ModeSymlink != 0 {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		if !galleryImageExts[strings.ToLower(filepath.Ext(p))] {
+			return nil
+		}
+		if clean, err := plugin.CleanPath(p); err != nil || clean != p {
+			return nil
+		}
+		out = append(out, p)
+		if len(out) >= galleryMaxSamples {
+			return errWalkDone
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errWalkDone) {
+		return nil, err
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// progressBody is /api/progress's answer.
+type progressBody struct {
+	Running []plugin.Job `json:"running"`
+	Queued  int          `json:"queued"`
+}
+
+func (g *gallery) progressJSON(c echo.Context) error {
+	body := progressBody{Running: []plugin.Job{}}
+	if g.progress != nil {
+		if r := g.progress.Running(); r != nil {
+			body.Running = r
+		}
+		body.Queued = g.progress.Queued()
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return c.JSON(http.StatusOK, body)
+}
