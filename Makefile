@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
 BIN := bin/styleproxy
 
-.PHONY: deps build test bench run clean
+.PHONY: deps browser build test bench run clean
 
 # System packages (libvips for decoding, resizing and encoding) and Go modules.
 deps:
@@ -13,12 +13,19 @@ deps:
 	fi
 	$(GO) mod download
 
+# Headless Chromium for the gallery's browser test (server/browser_test.go), which fails without it.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+
 build: deps
 	$(GO) build -o $(BIN) ./cmd/styleproxy
 
 # The whole test suite. Tests read ../shared (weights, images, golden values) beside the checkout;
-# STYLEPROXY_WEIGHTS overrides where the weights come from.
-test: deps
+# STYLEPROXY_WEIGHTS overrides where the weights come from. The gallery's browser test drives
+# Chromium and saves a screenshot to STYLEPROXY_SCREENSHOT (and /tmp/styleproxy-gallery.png).
+test: deps browser
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -count=1 ./...
@@ -33,6 +40,16 @@ run: build
 	$(BIN) stylize --content ../shared/images/tubingen.jpg --style ../shared/images/starry_night.jpg \
 		--preset starry_night -o out/tubingen_starry.png
 	@echo "wrote out/tubingen_starry.png"
+
+# Set up and start the server: weights fetched into the user cache if none are found, the
+# reference's three artworks registered as styles when the shared images are there.
+serve: build
+	@$(BIN) version 2>/dev/null | grep -q sha256 || $(BIN) weights fetch
+	@mkdir -p images $(DATA)
+	@if [ -d ../shared/images ]; then for s in starry_night the_scream composition_vii; do \
+		$(BIN) styles list --data $(DATA) | grep -q "^$$s " || \
+		$(BIN) styles add $$s ../shared/images/$$s.jpg --preset $$s --data $(DATA) --backend go; done; fi
+	$(BIN) serve --source $(SOURCE) --data $(DATA)
 
 clean:
 	rm -rf bin out
