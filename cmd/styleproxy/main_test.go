@@ -199,3 +199,27 @@ func TestSignPrintsAURLTheServerAccepts(t *testing.T) {
 		t.Errorf("signing garbage: exit %d, want 2", code)
 	}
 }
+
+// TestREADMEDocumentsEveryFlag keeps the README's reference in step with the code: every
+// command and every flag appears there.
+func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	for _, c := range commands() {
+		if !strings.Contains(readme, "styleproxy "+c.name) && !strings.Contains(readme, "`styleproxy "+strings.Split(c.name, " ")[0]) {
+			t.Errorf("README does not mention the command %q", c.name)
+		}
+		c.flags.VisitAll(func(f *flag.Flag) {
+			dashes := "--"
+			if len(f.Name) == 1 {
+				dashes = "-"
+			}
+			if !strings.Contains(readme, "`"+dashes+f.Name+"`") {
+				t.Errorf("README does not document %s's flag `%s%s`", c.name, dashes, f.Name)
+			}
+		})
+	}
+}
