@@ -4,7 +4,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
 BIN := bin/styleproxy
 
-.PHONY: deps browser build test bench run clean
+.PHONY: deps browser build test bench run serve clean
+
+# Serve the shared test photos when they are beside the checkout, else ./images.
+SOURCE ?= $(if $(wildcard ../shared/images),../shared/images,./images)
+DATA ?= ./data
 
 # System packages (libvips for decoding, resizing and encoding) and Go modules.
 deps:
@@ -29,6 +33,8 @@ test: deps browser
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -count=1 ./...
+	# The concurrency tests again under the race detector (the library and the pipeline).
+	$(GO) test -count=1 -race ./styles/ ./plugin/
 
 # Speed against the reference, side by side (needs python3-torch python3-torchvision for the reference).
 bench: build
