@@ -247,7 +247,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{Echo: e, Library: lib, Engine: eng, Weights: ck, cfg: cfg, log: log, metrics: m}
 	s.Pipeline, err = plugin.Mount(e, plugin.Config{
 		Source:          source,
-		Filters:         []plugin.Filter{styleFilter, grayscale.New()},
+		Filters:         []plugin.Filter{styleFilter, grayscale.New(), grayscale.NewBlur()},
 		MaxOutputPx:     cfg.MaxOutputPx,
 		MaxSourceBytes:  int64(cfg.MaxSourceMB) << 20,
 		MaxSourcePixels: int64(cfg.MaxSourceMP) * 1_000_000,

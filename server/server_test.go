@@ -158,6 +158,13 @@ func TestServerEndToEnd(t *testing.T) {
 		t.Errorf("memory cache hits went from %v to %v, want one more", hitsBefore, hits)
 	}
 
+	// Every filter the README documents is mounted.
+	for _, q := range []string{"grayscale=1", "blur=2"} {
+		if res, body := get(t, ts.URL+"/img/tubingen.jpg?w=64&"+q); res.StatusCode != 200 {
+			t.Errorf("%s: %d %s", q, res.StatusCode, body)
+		}
+	}
+
 	res, body := get(t, ts.URL+"/img/tubingen.jpg?style=starry&iters=3&w=96&format=png")
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" {
 		t.Fatalf("stylized: %d %s", res.StatusCode, body)
