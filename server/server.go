@@ -179,19 +179,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		cfg.SigningKey = key
 	}
-	wpath, err := weights.Resolve(cfg.Weights)
-	if err != nil {
-		return nil, err
-	}
-	ck, err := weights.Load(wpath)
-	if err != nil {
-		return nil, err
-	}
-	backend, err := engine.NewBackend(cfg.Backend)
-	if err != nil {
-		return nil, err
-	}
-	eng, err := engine.New(backend, ck)
+	eng, ck, err := engine.Open(cfg.Weights, cfg.Backend)
 	if err != nil {
 		return nil, err
 	}

@@ -29,24 +29,11 @@ func realEngine(t *testing.T) *engine.Engine {
 		if p == "" {
 			p = sharedPath("weights")
 		}
-		if p, realErr = weights.Resolve(p); realErr != nil {
-			return
-		}
-		ck, err := weights.Load(p)
-		if err != nil {
-			realErr = err
-			return
-		}
 		spec := os.Getenv("STYLEPROXY_BACKEND")
 		if spec == "" {
 			spec = "go"
 		}
-		b, err := engine.NewBackend(spec)
-		if err != nil {
-			realErr = err
-			return
-		}
-		realEng, realErr = engine.New(b, ck)
+		realEng, _, realErr = engine.Open(p, spec)
 	})
 	if realErr != nil {
 		t.Fatalf("engine: %v", realErr)

@@ -65,7 +65,7 @@ func stylesAddCommand() *command {
 		// The engine (weights, backend) is opened only once the image has been checked, so bad
 		// input is refused at once.
 		tc := &lazyEngine{open: func() (*engine.Engine, error) {
-			e, _, err := openEngine(*wf, *backend)
+			e, _, err := engine.Open(*wf, *backend)
 			return e, err
 		}}
 		lib, err := styles.Open(*data, tc, stylesLogger())

@@ -192,7 +192,7 @@ func runStylize(f stylizeFlags) error {
 		return err
 	}
 	format, _ := imaging.FormatFromExt(f.out)
-	eng, _, err := openEngine(f.weights, f.backend)
+	eng, _, err := engine.Open(f.weights, f.backend)
 	if err != nil {
 		return err
 	}

@@ -421,3 +421,26 @@ func (e *Engine) Transfer(ctx context.Context, content *Image, style StyleTarget
 	out := &Image{H: x.H, W: x.W, Data: tensors.MustCopyFlatData[float32](xt)}
 	return out, history, nil
 }
+
+// Open locates and loads the weights (weightsPath, else STYLEPROXY_WEIGHTS, else the user cache;
+// see weights.Resolve), opens the backend named by backendSpec (see NewBackend) and returns an
+// engine on them, with the checkpoint it loaded.
+func Open(weightsPath, backendSpec string) (*Engine, *weights.Checkpoint, error) {
+	path, err := weights.Resolve(weightsPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	ck, err := weights.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := NewBackend(backendSpec)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := New(b, ck)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, ck, nil
+}

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-
-	"github.com/styleproxy/styleproxy/weights"
 )
 
 // sharedDir is ../shared beside the repository, where the weights, images and golden values are.
@@ -42,26 +40,11 @@ func newTestEngine(t testing.TB) *Engine {
 		if path == "" {
 			path = filepath.Join(sharedDir(t), "weights")
 		}
-		path, err := weights.Resolve(path)
-		if err != nil {
-			testEngineErr = err
-			return
-		}
-		ck, err := weights.Load(path)
-		if err != nil {
-			testEngineErr = err
-			return
-		}
 		spec := os.Getenv("STYLEPROXY_BACKEND")
 		if spec == "" {
 			spec = "go"
 		}
-		b, err := NewBackend(spec)
-		if err != nil {
-			testEngineErr = err
-			return
-		}
-		testEngine, testEngineErr = New(b, ck)
+		testEngine, _, testEngineErr = Open(path, spec)
 	})
 	if testEngineErr != nil {
 		t.Fatal(testEngineErr)

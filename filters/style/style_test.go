@@ -15,7 +15,6 @@ import (
 	"github.com/styleproxy/styleproxy/filters/imaging"
 	"github.com/styleproxy/styleproxy/plugin"
 	"github.com/styleproxy/styleproxy/styles"
-	"github.com/styleproxy/styleproxy/weights"
 )
 
 type fakeLibrary map[string]*styles.Style
@@ -148,19 +147,7 @@ func testEngine(t *testing.T) *engine.Engine {
 		if path == "" {
 			path, _ = filepath.Abs("../../../shared/weights")
 		}
-		if path, engErr = weights.Resolve(path); engErr != nil {
-			return
-		}
-		var ck *weights.Checkpoint
-		if ck, engErr = weights.Load(path); engErr != nil {
-			return
-		}
-		b, err := engine.NewBackend("go")
-		if err != nil {
-			engErr = err
-			return
-		}
-		eng, engErr = engine.New(b, ck)
+		eng, _, engErr = engine.Open(path, "go")
 	})
 	if engErr != nil {
 		t.Fatal(engErr)
