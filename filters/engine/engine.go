@@ -382,9 +382,8 @@ func (e *Engine) Transfer(ctx context.Context, content *Image, style StyleTarget
 		}
 	}
 	xt := imageTensor(x)
-	zeros := make([]float32, len(x.Data))
-	m := tensors.FromFlatDataAndDimensions(append([]float32(nil), zeros...), 3, x.H, x.W)
-	v := tensors.FromFlatDataAndDimensions(append([]float32(nil), zeros...), 3, x.H, x.W)
+	// Adam's moments start at zero (FromShape allocates zeroed tensors).
+	m, v := tensors.FromShape(xt.Shape()), tensors.FromShape(xt.Shape())
 	contentT, styleT := featureTensor(ct), style.tensors()
 	history := make([]Losses, 0, opt.Iters)
 	lr, adamT := opt.LR, 0
@@ -400,8 +399,7 @@ func (e *Engine) Transfer(ctx context.Context, content *Image, style StyleTarget
 		if t == opt.DecayAt {
 			// The reference builds a fresh optimizer here: new learning rate, moments and step count.
 			lr, adamT = opt.DecayLR, 0
-			m = tensors.FromFlatDataAndDimensions(append([]float32(nil), zeros...), 3, x.H, x.W)
-			v = tensors.FromFlatDataAndDimensions(append([]float32(nil), zeros...), 3, x.H, x.W)
+			m, v = tensors.FromShape(xt.Shape()), tensors.FromShape(xt.Shape())
 		}
 		adamT++
 		stepSize := float32(lr / (1 - math.Pow(adamBeta1, float64(adamT))))
