@@ -34,7 +34,7 @@ test: deps browser
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -count=1 ./...
 	# The concurrency tests again under the race detector (the library and the pipeline).
-	$(GO) test -count=1 -race ./styles/ ./plugin/
+	$(GO) test -count=1 -race ./styles/ ./pipeline/
 
 # Speed against the reference, side by side (needs python3-torch python3-torchvision for the reference).
 bench: build

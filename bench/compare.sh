@@ -12,7 +12,7 @@ shared=$(cd .. && pwd)/shared
 export STYLEPROXY_WEIGHTS=${STYLEPROXY_WEIGHTS:-$shared/weights}
 export STYLEPROXY_BACKEND=${STYLEPROXY_BACKEND:-go}
 
-go_ns=$(go test -run '^$' -bench '^BenchmarkIteration$' -benchtime "${iters}x" -count 1 ./filters/engine/ |
+go_ns=$(go test -run '^$' -bench '^BenchmarkIteration$' -benchtime "${iters}x" -count 1 ./engine/ |
 	awk '/^BenchmarkIteration/ {print $3}')
 
 # The reference's bench() times its whole transfer (targets included): the slope between two run

@@ -1,19 +1,18 @@
-// Package plugin is styleproxy's public API for image filters and the image pipeline that runs
-// them: a request's query is parsed once into typed, validated, canonical options (which are also
-// the cache key), and the pipeline runs decode -> resize -> filters -> encode. Mount serves the
-// pipeline's routes (GET and HEAD /img/{path}) on an existing Echo server.
+// Package plugin is styleproxy's public API for image filters, at the bottom of the tree: the
+// Filter interface, the parameter helpers filters parse their values with, and the typed errors
+// that carry their HTTP status from birth. Filters import it the way a database driver imports
+// database/sql/driver; the pipeline (package pipeline) runs them, and this package imports
+// neither.
 //
 // A filter implements Filter: it owns some query parameters, parses them into its own Options,
-// contributes those options to the cache key and transforms an image. Filters import this package
-// for its types; this package never imports a filter: whoever mounts the pipeline lists them in
-// Config.Filters.
+// contributes those options to the cache key and transforms an image.
 package plugin
 
 import (
 	"context"
 	"net/url"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
 )
 
 // Filter is an image filter that a URL can ask for.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/pipeline"
 )
 
 // webFS holds the gallery page: plain HTML, CSS and JavaScript, no build step and nothing loaded
@@ -42,9 +42,9 @@ var galleryImageExts = map[string]bool{
 	".tif": true, ".tiff": true, ".avif": true,
 }
 
-// progressReporter is what the gallery reads of the pipeline (a *plugin.Pipeline).
+// progressReporter is what the gallery reads of the pipeline (a *pipeline.Pipeline).
 type progressReporter interface {
-	Running() []plugin.Job
+	Running() []pipeline.Job
 	Queued() int
 }
 
@@ -60,13 +60,13 @@ type progressReporter interface {
 //	                    gif, tif, tiff, avif), as slash-separated paths relative to the folder,
 //	                    sorted, at most 500, hidden files and folders and symbolic links left out;
 //	                    an empty array for other sources
-//	GET /api/progress   JSON {"running": [plugin.Job...], "queued": N}: the stylizations holding a
+//	GET /api/progress   JSON {"running": [pipeline.Job...], "queued": N}: the stylizations holding a
 //	                    worker with their iteration (step of total), and how many wait for one
 //
 // Errors are plugin's JSON error form.
-func mountGallery(e *echo.Echo, p progressReporter, source plugin.Source) {
+func mountGallery(e *echo.Echo, p progressReporter, source pipeline.Source) {
 	g := &gallery{progress: p}
-	if ds, ok := source.(*plugin.DirSource); ok {
+	if ds, ok := source.(*pipeline.DirSource); ok {
 		g.dir = ds.Dir()
 	}
 	get := []string{http.MethodGet, http.MethodHead}
@@ -84,7 +84,7 @@ type gallery struct {
 func (g *gallery) index(c echo.Context) error {
 	b, err := webFS.ReadFile("web/index.html")
 	if err != nil {
-		return plugin.WriteError(c, http.StatusInternalServerError, "gallery page missing from the build")
+		return pipeline.WriteError(c, http.StatusInternalServerError, "gallery page missing from the build")
 	}
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", galleryCSP)
@@ -98,11 +98,11 @@ func (g *gallery) index(c echo.Context) error {
 func (g *gallery) asset(c echo.Context) error {
 	name := c.Param("*")
 	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") || name == "index.html" {
-		return plugin.WriteError(c, http.StatusNotFound, "no such gallery file")
+		return pipeline.WriteError(c, http.StatusNotFound, "no such gallery file")
 	}
 	b, err := webFS.ReadFile("web/" + name)
 	if err != nil {
-		return plugin.WriteError(c, http.StatusNotFound, "no such gallery file")
+		return pipeline.WriteError(c, http.StatusNotFound, "no such gallery file")
 	}
 	ct := mime.TypeByExtension(path.Ext(name))
 	if ct == "" {
@@ -120,10 +120,10 @@ func (g *gallery) samples(c echo.Context) error {
 		var err error
 		if list, err = listSamples(c.Request().Context(), g.dir); err != nil {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return plugin.WriteError(c, http.StatusServiceUnavailable, "request cancelled while listing the source")
+				return pipeline.WriteError(c, http.StatusServiceUnavailable, "request cancelled while listing the source")
 			}
 			c.Logger().Error(err)
-			return plugin.WriteError(c, http.StatusInternalServerError, "the source folder could not be listed")
+			return pipeline.WriteError(c, http.StatusInternalServerError, "the source folder could not be listed")
 		}
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
@@ -170,7 +170,7 @@ func listSamples(ctx context.Context, dir string) ([]string, error) {
 		if !galleryImageExts[strings.ToLower(filepath.Ext(p))] {
 			return nil
 		}
-		if clean, err := plugin.CleanPath(p); err != nil || clean != p {
+		if clean, err := pipeline.CleanPath(p); err != nil || clean != p {
 			return nil
 		}
 		out = append(out, p)
@@ -188,12 +188,12 @@ func listSamples(ctx context.Context, dir string) ([]string, error) {
 
 // progressBody is /api/progress's answer.
 type progressBody struct {
-	Running []plugin.Job `json:"running"`
-	Queued  int          `json:"queued"`
+	Running []pipeline.Job `json:"running"`
+	Queued  int            `json:"queued"`
 }
 
 func (g *gallery) progressJSON(c echo.Context) error {
-	body := progressBody{Running: []plugin.Job{}}
+	body := progressBody{Running: []pipeline.Job{}}
 	if g.progress != nil {
 		if r := g.progress.Running(); r != nil {
 			body.Running = r

@@ -17,21 +17,22 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/plugin"
 )
 
 // galleryTestServer mounts a real pipeline over a folder source (with filters) and the gallery.
-func galleryTestServer(t *testing.T, dir string, filters ...plugin.Filter) (*echo.Echo, *plugin.Pipeline) {
+func galleryTestServer(t *testing.T, dir string, filters ...plugin.Filter) (*echo.Echo, *pipeline.Pipeline) {
 	t.Helper()
-	src, err := plugin.NewDirSource(dir)
+	src, err := pipeline.NewDirSource(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
 	e := echo.New()
-	e.HTTPErrorHandler = plugin.ErrorHandler
-	p, err := plugin.Mount(e, plugin.Config{Source: src, Filters: filters, Workers: 1, Queue: 4})
+	e.HTTPErrorHandler = pipeline.ErrorHandler
+	p, err := pipeline.Mount(e, pipeline.Config{Source: src, Filters: filters, Workers: 1, Queue: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +153,8 @@ func (gallerySource) Fetch(context.Context, string, int64) ([]byte, string, erro
 
 func TestGallerySamplesOtherSource(t *testing.T) {
 	e := echo.New()
-	e.HTTPErrorHandler = plugin.ErrorHandler
-	p, err := plugin.Mount(e, plugin.Config{Source: gallerySource{}})
+	e.HTTPErrorHandler = pipeline.ErrorHandler
+	p, err := pipeline.Mount(e, pipeline.Config{Source: gallerySource{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +320,7 @@ func TestGalleryPageAndAssets(t *testing.T) {
 			t.Errorf("%s: status %d, want 404", path, rec.Code)
 			continue
 		}
-		var body plugin.ErrorBody
+		var body pipeline.ErrorBody
 		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Status != http.StatusNotFound {
 			t.Errorf("%s: not plugin's JSON error: %s", path, rec.Body)
 		}

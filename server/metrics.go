@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/pipeline"
 )
 
 // metrics are the server's Prometheus metrics (all named styleproxy_*), in a registry of the
@@ -92,8 +92,8 @@ func workKind(heavy bool) string {
 }
 
 // hooks feed the pipeline's events into the metrics.
-func (m *metrics) hooks() plugin.Hooks {
-	return plugin.Hooks{
+func (m *metrics) hooks() pipeline.Hooks {
+	return pipeline.Hooks{
 		OnCache: func(tier string, hit bool) {
 			result := "miss"
 			if hit {

@@ -18,9 +18,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/filters/grayscale"
 	"github.com/styleproxy/styleproxy/filters/style"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/plugin"
 	"github.com/styleproxy/styleproxy/styles"
 	"github.com/styleproxy/styleproxy/weights"
@@ -147,7 +148,7 @@ func readSecret(flag, path string) (string, error) {
 // Server is a configured styleproxy, ready to serve.
 type Server struct {
 	Echo     *echo.Echo
-	Pipeline *plugin.Pipeline
+	Pipeline *pipeline.Pipeline
 	Library  *styles.Library
 	Engine   *engine.Engine
 	Weights  *weights.Checkpoint
@@ -198,14 +199,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var source plugin.Source
+	var source pipeline.Source
 	if isURL(cfg.Source) {
-		source, err = plugin.NewHTTPSource(cfg.Source, plugin.HTTPSourceOptions{
+		source, err = pipeline.NewHTTPSource(cfg.Source, pipeline.HTTPSourceOptions{
 			AllowPrivate: cfg.AllowPrivateSources, MaxBytes: int64(cfg.MaxSourceMB) << 20,
 			ConnectTimeout: 5 * time.Second, TotalTimeout: 30 * time.Second, MaxRedirects: 3,
 		})
 	} else {
-		source, err = plugin.NewDirSource(cfg.Source)
+		source, err = pipeline.NewDirSource(cfg.Source)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--source: %w", err)
@@ -214,9 +215,9 @@ func New(cfg Config) (*Server, error) {
 	if cacheDir == "" {
 		cacheDir = filepath.Join(cfg.DataDir, "cache")
 	}
-	var cache *plugin.Cache
+	var cache *pipeline.Cache
 	if cfg.CacheMemMB > 0 || cfg.CacheDiskMB > 0 {
-		cache, err = plugin.NewCache(plugin.CacheConfig{
+		cache, err = pipeline.NewCache(pipeline.CacheConfig{
 			MemBytes: int64(cfg.CacheMemMB) << 20, Dir: cacheDir, DiskBytes: int64(cfg.CacheDiskMB) << 20,
 		})
 		if err != nil {
@@ -226,14 +227,14 @@ func New(cfg Config) (*Server, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = plugin.ErrorHandler
+	e.HTTPErrorHandler = pipeline.ErrorHandler
 	e.Use(middleware.RequestID())
 	e.Use(requestLogger(log))
 	e.Use(m.middleware)
 	e.Use(middleware.Recover())
 
 	s := &Server{Echo: e, Library: lib, Engine: eng, Weights: ck, cfg: cfg, log: log, metrics: m}
-	s.Pipeline, err = plugin.Mount(e, plugin.Config{
+	s.Pipeline, err = pipeline.Mount(e, pipeline.Config{
 		Source:          source,
 		Filters:         []plugin.Filter{styleFilter, grayscale.New(), grayscale.NewBlur()},
 		MaxOutputPx:     cfg.MaxOutputPx,
@@ -287,10 +288,10 @@ func (s *Server) healthz(c echo.Context) error {
 // readyz is ready when the weights and the library are loaded and the queue has room.
 func (s *Server) readyz(c echo.Context) error {
 	if _, err := s.Library.List(); err != nil {
-		return plugin.WriteError(c, http.StatusServiceUnavailable, "style library unavailable: "+err.Error())
+		return pipeline.WriteError(c, http.StatusServiceUnavailable, "style library unavailable: "+err.Error())
 	}
 	if s.Pipeline.QueueFull() {
-		return plugin.WriteError(c, http.StatusServiceUnavailable, "stylization queue is full")
+		return pipeline.WriteError(c, http.StatusServiceUnavailable, "stylization queue is full")
 	}
 	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "backend": s.Engine.Backend(), "weights": s.Weights.Hash})
 }

@@ -16,9 +16,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
-	"github.com/styleproxy/styleproxy/filters/imaging"
-	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/styles"
 )
 
@@ -99,17 +99,17 @@ func toStyleJSON(s *styles.Style) styleJSON {
 func (a *stylesAPI) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if a.cfg.AdminToken == "" {
-			return plugin.WriteError(c, http.StatusServiceUnavailable, stylesAdminDisabled)
+			return pipeline.WriteError(c, http.StatusServiceUnavailable, stylesAdminDisabled)
 		}
 		scheme, tok, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="styleproxy admin"`)
-			return plugin.WriteError(c, http.StatusUnauthorized, "missing admin token: send Authorization: Bearer <token>")
+			return pipeline.WriteError(c, http.StatusUnauthorized, "missing admin token: send Authorization: Bearer <token>")
 		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 		if subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="styleproxy admin", error="invalid_token"`)
-			return plugin.WriteError(c, http.StatusUnauthorized, "invalid admin token")
+			return pipeline.WriteError(c, http.StatusUnauthorized, "invalid admin token")
 		}
 		return next(c)
 	}
@@ -137,7 +137,7 @@ func styleError(c echo.Context, err error) error {
 		c.Logger().Error(err)
 		msg = "internal error"
 	}
-	return plugin.WriteError(c, status, msg)
+	return pipeline.WriteError(c, status, msg)
 }
 
 // styleForm is a registration's multipart form.
@@ -269,12 +269,12 @@ func (a *stylesAPI) create(c echo.Context) error {
 	req := c.Request()
 	limit := a.cfg.MaxUploadBytes + stylesFormOverhead
 	if req.ContentLength > limit {
-		return plugin.WriteError(c, http.StatusRequestEntityTooLarge,
+		return pipeline.WriteError(c, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", req.ContentLength, limit))
 	}
 	mt, params, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEMultipartForm || params["boundary"] == "" {
-		return plugin.WriteError(c, http.StatusUnsupportedMediaType,
+		return pipeline.WriteError(c, http.StatusUnsupportedMediaType,
 			"want a multipart/form-data body with the fields name and image")
 	}
 	body := http.MaxBytesReader(c.Response(), req.Body, limit)
@@ -282,18 +282,18 @@ func (a *stylesAPI) create(c echo.Context) error {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return plugin.WriteError(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the limit of %d bytes", limit))
+		return pipeline.WriteError(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the limit of %d bytes", limit))
 	case errors.Is(err, errFormTooLarge):
-		return plugin.WriteError(c, http.StatusRequestEntityTooLarge, err.Error())
+		return pipeline.WriteError(c, http.StatusRequestEntityTooLarge, err.Error())
 	case err != nil:
-		return plugin.WriteError(c, http.StatusBadRequest, "bad multipart form: "+err.Error())
+		return pipeline.WriteError(c, http.StatusBadRequest, "bad multipart form: "+err.Error())
 	}
 	name, ok := form.fields["name"]
 	if !ok {
-		return plugin.WriteError(c, http.StatusBadRequest, "field name is required")
+		return pipeline.WriteError(c, http.StatusBadRequest, "field name is required")
 	}
 	if !form.seen {
-		return plugin.WriteError(c, http.StatusBadRequest, "field image is required (the artwork, as a file)")
+		return pipeline.WriteError(c, http.StatusBadRequest, "field image is required (the artwork, as a file)")
 	}
 	if !styles.NamePattern.MatchString(name) {
 		return styleError(c, fmt.Errorf("%w (got %q)", styles.ErrInvalidName, name))

@@ -21,9 +21,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
-	"github.com/styleproxy/styleproxy/filters/imaging"
-	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/styles"
 )
 
@@ -106,7 +106,7 @@ func newStylesTestAPI(t *testing.T, cfg StylesConfig) *stylesTestAPI {
 	}
 	t.Cleanup(func() { lib.Close() })
 	e := echo.New()
-	e.HTTPErrorHandler = plugin.ErrorHandler
+	e.HTTPErrorHandler = pipeline.ErrorHandler
 	MountStyles(e, lib, cfg)
 	return &stylesTestAPI{e: e, lib: lib, dir: dir}
 }
@@ -155,7 +155,7 @@ func checkError(t *testing.T, rec *httptest.ResponseRecorder, want int) string {
 	if rec.Code != want {
 		t.Errorf("status %d, want %d (body %s)", rec.Code, want, rec.Body)
 	}
-	var eb plugin.ErrorBody
+	var eb pipeline.ErrorBody
 	if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error == "" || eb.Status != want {
 		t.Errorf("body %q is not the JSON error form with status %d", rec.Body, want)
 	}

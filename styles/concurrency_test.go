@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/engine"
 )
 
 // Registering, replacing, removing and reading at once from many goroutines, through two Library

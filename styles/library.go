@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/engine"
 )
 
 // Library is the style library in a data directory (see store.go for the layout).

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/imaging"
 )
 
 func TestAddGetList(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/imaging"
 )
 
 // The tests here run a second process: this test binary again, running TestHelperProcess, which

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/engine"
 )
 
 // The on-disk layout, under the data directory DIR:

@@ -12,7 +12,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/engine"
 )
 
 // Style is one registered artwork, as a request uses it. A *Style handed out by the library is

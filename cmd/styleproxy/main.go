@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/pipeline"
 )
 
 // shared is ../shared beside the repository root.
@@ -192,7 +192,7 @@ func TestSignPrintsAURLTheServerAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !plugin.Verify([]byte("s3cret"), u.Path, u.Query()) || plugin.Verify([]byte("other"), u.Path, u.Query()) {
+	if !pipeline.Verify([]byte("s3cret"), u.Path, u.Query()) || pipeline.Verify([]byte("other"), u.Path, u.Query()) {
 		t.Errorf("%s: does not verify with the key (or verifies with another)", stdout)
 	}
 	if code, _, _ := runCLI(t, "sign", "not a url"); code != 2 {

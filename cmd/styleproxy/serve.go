@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/server"
 )
 
@@ -90,7 +90,7 @@ func signCommand() *command {
 		if !strings.HasPrefix(positional[0], "/") && !strings.Contains(positional[0], "://") {
 			return badInput("%q is not a URL or an absolute path", positional[0])
 		}
-		signed, err := plugin.SignURL([]byte(k), positional[0])
+		signed, err := pipeline.SignURL([]byte(k), positional[0])
 		if err != nil {
 			return usageError{err}
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/styles"
 )
 

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/imaging"
 )
 
 // Limits on what a command line may ask for, so a typo cannot ask for hours of work or gigabytes.

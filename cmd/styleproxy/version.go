@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
+	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/weights"
 )
 

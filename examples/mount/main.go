@@ -1,5 +1,5 @@
 // Command mount shows styleproxy's image pipeline mounted on an ordinary Echo application: the
-// app keeps its own routes and adds GET and HEAD /img/{path} with plugin.Mount, here with the
+// app keeps its own routes and adds GET and HEAD /img/{path} with pipeline.Mount, here with the
 // grayscale and blur filters (no neural style filter, so it needs no weights) and a local folder
 // as the source.
 //
@@ -22,7 +22,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/styleproxy/styleproxy/filters/grayscale"
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/plugin"
 )
 
@@ -51,23 +52,23 @@ func run(addr, dir string, cacheBytes int64, cacheDir string, quiet bool) error 
 	// The application: an Echo server with routes of its own.
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = plugin.ErrorHandler // every error as {"error": ..., "status": ...}
+	e.HTTPErrorHandler = pipeline.ErrorHandler // every error as {"error": ..., "status": ...}
 	e.GET("/", func(c echo.Context) error {
 		return c.HTML(http.StatusOK, `<p>An Echo app with styleproxy mounted. Try
 <a href="/img/kitten.jpg?w=300&amp;grayscale=1">/img/kitten.jpg?w=300&amp;grayscale=1</a>.</p>`)
 	})
 
 	// styleproxy's pipeline on the same server.
-	src, err := plugin.NewDirSource(dir)
+	src, err := pipeline.NewDirSource(dir)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	cache, err := plugin.NewCache(plugin.CacheConfig{MemBytes: cacheBytes, Dir: cacheDir})
+	cache, err := pipeline.NewCache(pipeline.CacheConfig{MemBytes: cacheBytes, Dir: cacheDir})
 	if err != nil {
 		return err
 	}
-	p, err := plugin.Mount(e, plugin.Config{
+	p, err := pipeline.Mount(e, pipeline.Config{
 		Source:  src,
 		Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()},
 		Cache:   cache,

@@ -4,7 +4,7 @@
 //
 // Mount them with the pipeline:
 //
-//	plugin.Mount(e, plugin.Config{Source: src, Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()}})
+//	plugin.Mount(e, pipeline.Config{Source: src, Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()}})
 package grayscale
 
 import (
@@ -13,7 +13,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
 	"github.com/styleproxy/styleproxy/plugin"
 )
 

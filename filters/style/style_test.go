@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/styleproxy/styleproxy/filters/engine"
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/imaging"
 	"github.com/styleproxy/styleproxy/plugin"
 	"github.com/styleproxy/styleproxy/styles"
 )

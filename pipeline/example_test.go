@@ -1,4 +1,4 @@
-package plugin_test
+package pipeline_test
 
 import (
 	"log"
@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/styleproxy/styleproxy/filters/grayscale"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/plugin"
 )
 
@@ -13,17 +14,17 @@ import (
 // local folder as the source and a memory cache. examples/mount is the whole program.
 func ExampleMount() {
 	e := echo.New()
-	e.HTTPErrorHandler = plugin.ErrorHandler
+	e.HTTPErrorHandler = pipeline.ErrorHandler
 
-	src, err := plugin.NewDirSource("./images")
+	src, err := pipeline.NewDirSource("./images")
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := plugin.NewCache(plugin.CacheConfig{MemBytes: 256 << 20})
+	cache, err := pipeline.NewCache(pipeline.CacheConfig{MemBytes: 256 << 20})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = plugin.Mount(e, plugin.Config{
+	_, err = pipeline.Mount(e, pipeline.Config{
 		Source:  src,
 		Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()},
 		Cache:   cache,

@@ -1,4 +1,4 @@
-package plugin
+package pipeline
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/styleproxy/styleproxy/plugin"
 )
 
 // Defaults for the zero values of Config.
@@ -26,7 +28,7 @@ type Config struct {
 	// Source is where images come from: NewDirSource or NewHTTPSource. Required.
 	Source Source
 	// Filters are the filters a URL may ask for, run in this order after the resize.
-	Filters []Filter
+	Filters []plugin.Filter
 
 	// MaxOutputPx bounds the output's sides: w and h above it are refused (400), and a result
 	// whose other side would exceed it is scaled down to fit.

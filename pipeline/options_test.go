@@ -1,11 +1,12 @@
-package plugin
+package pipeline
 
 import (
 	"errors"
 	"net/url"
 	"testing"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/plugin"
 )
 
 func TestParseImageOptions(t *testing.T) {
@@ -37,7 +38,7 @@ func TestParseImageOptions(t *testing.T) {
 	} {
 		q, _ := url.ParseQuery(tc.query)
 		_, err := ParseImageOptions(q, 2048, "")
-		var pe *ParamError
+		var pe *plugin.ParamError
 		if !errors.As(err, &pe) || pe.Param != tc.param {
 			t.Errorf("%q: %v, want a ParamError for %s", tc.query, err, tc.param)
 		}

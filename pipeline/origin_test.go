@@ -1,4 +1,4 @@
-package plugin_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/pipeline"
 )
 
 // origin is an httptest origin serving a copy of the image folder under /base/, with a few
@@ -122,10 +122,10 @@ func startOrigin(t testing.TB) *origin {
 	return o
 }
 
-func httpServer(t testing.TB, o *origin, opts plugin.HTTPSourceOptions, cfg plugin.Config) *testServer {
+func httpServer(t testing.TB, o *origin, opts pipeline.HTTPSourceOptions, cfg pipeline.Config) *testServer {
 	t.Helper()
 	base := o.URL + "/base/"
-	src, err := plugin.NewHTTPSource(base, opts)
+	src, err := pipeline.NewHTTPSource(base, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +135,8 @@ func httpServer(t testing.TB, o *origin, opts plugin.HTTPSourceOptions, cfg plug
 
 func TestHTTPSource(t *testing.T) {
 	o := startOrigin(t)
-	s := httpServer(t, o, plugin.HTTPSourceOptions{AllowPrivate: true, TotalTimeout: 500 * time.Millisecond},
-		plugin.Config{MaxSourceBytes: 300_000})
+	s := httpServer(t, o, pipeline.HTTPSourceOptions{AllowPrivate: true, TotalTimeout: 500 * time.Millisecond},
+		pipeline.Config{MaxSourceBytes: 300_000})
 
 	resp, body := get(t, s.URL+"/img/kitten.jpg?w=100")
 	if info := wantOK(t, resp, body); info.Width != 100 {
@@ -212,23 +212,23 @@ func TestHTTPSourcePrivateAddresses(t *testing.T) {
 
 	// An origin given as a private address is refused outright...
 	for _, base := range []string{o.URL + "/base/", "http://[::1]:" + port + "/", "http://10.0.0.1/", "http://169.254.169.254/", "http://0.0.0.0/"} {
-		if _, err := plugin.NewHTTPSource(base, plugin.HTTPSourceOptions{}); err == nil {
+		if _, err := pipeline.NewHTTPSource(base, pipeline.HTTPSourceOptions{}); err == nil {
 			t.Errorf("NewHTTPSource(%s) accepted a private address", base)
 		}
 	}
 	// ...and one whose name resolves to one is refused at connection time: 403, JSON.
-	src, err := plugin.NewHTTPSource("http://localhost:"+port+"/base/", plugin.HTTPSourceOptions{})
+	src, err := pipeline.NewHTTPSource("http://localhost:"+port+"/base/", pipeline.HTTPSourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, serverOpts{cfg: plugin.Config{Source: src}})
+	s := startServer(t, serverOpts{cfg: pipeline.Config{Source: src}})
 	resp, body := get(t, s.URL+"/img/kitten.jpg")
 	wantError(t, resp, body, 403, "loopback")
 	if n := o.heads.Load() + o.gets.Load(); n != 0 {
 		t.Errorf("the origin saw %d requests", n)
 	}
 	for _, bad := range []string{"ftp://x/", "http:///x", "http://x/?a=1", "not a url\x00"} {
-		if _, err := plugin.NewHTTPSource(bad, plugin.HTTPSourceOptions{AllowPrivate: true}); err == nil {
+		if _, err := pipeline.NewHTTPSource(bad, pipeline.HTTPSourceOptions{AllowPrivate: true}); err == nil {
 			t.Errorf("NewHTTPSource(%q) accepted", bad)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 // sharedDir is ../shared beside the repository, where the weights, images and golden values are.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	d, err := filepath.Abs(filepath.Join("..", "..", "..", "shared"))
+	d, err := filepath.Abs(filepath.Join("..", "..", "shared"))
 	if err != nil {
 		t.Fatal(err)
 	}

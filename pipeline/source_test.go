@@ -1,4 +1,4 @@
-package plugin
+package pipeline
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/styleproxy/styleproxy/plugin"
 )
 
 func TestDirSourceHidesDotfiles(t *testing.T) {
@@ -30,7 +32,7 @@ func TestDirSourceHidesDotfiles(t *testing.T) {
 	}{{"ok.jpg", false}, {"sub/ok.png", false}, {".env", true}, {"sub/.git/config", true}} {
 		_, statErr := s.Stat(context.Background(), tc.path)
 		_, _, fetchErr := s.Fetch(context.Background(), tc.path, 0)
-		var nf *NotFoundError
+		var nf *plugin.NotFoundError
 		for _, err := range []error{statErr, fetchErr} {
 			if tc.hidden != errors.As(err, &nf) || (!tc.hidden && err != nil) {
 				t.Errorf("%s: %v, want hidden=%t to answer not found", tc.path, err, tc.hidden)

@@ -1,4 +1,4 @@
-package plugin
+package pipeline
 
 import (
 	"context"
@@ -17,7 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/plugin"
 )
 
 // Source is where the images named by /img/{path} come from: a local folder (DirSource) or an
@@ -62,7 +63,9 @@ func (e *OriginError) Error() string {
 
 func (e *OriginError) Unwrap() error { return e.Err }
 
-func notFound(path string) error { return &NotFoundError{What: fmt.Sprintf("source image %q", path)} }
+func notFound(path string) error {
+	return &plugin.NotFoundError{What: fmt.Sprintf("source image %q", path)}
+}
 
 // DirSource serves images from a local folder. Every access goes through an os.Root, so no path,
 // however it is spelt, and no symbolic link can reach a file outside the folder: such paths are

@@ -1,4 +1,4 @@
-package plugin
+package pipeline
 
 import (
 	"context"
@@ -21,7 +21,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/plugin"
 )
 
 // keyVersion names the pipeline's own semantics in every cache key: change it when the same
@@ -182,8 +183,8 @@ type request struct {
 }
 
 type active struct {
-	f Filter
-	o Options
+	f plugin.Filter
+	o plugin.Options
 }
 
 func (p *Pipeline) handle(c echo.Context) error {
@@ -245,7 +246,7 @@ func (p *Pipeline) prepare(ctx context.Context, c echo.Context) (*request, error
 	if req.URL.RawPath != "" {
 		u, err := url.PathUnescape(raw)
 		if err != nil {
-			return nil, &ParamError{Param: "path", Reason: "bad escape"}
+			return nil, &plugin.ParamError{Param: "path", Reason: "bad escape"}
 		}
 		raw = u
 	}
@@ -255,7 +256,7 @@ func (p *Pipeline) prepare(ctx context.Context, c echo.Context) (*request, error
 	}
 	q, err := url.ParseQuery(req.URL.RawQuery)
 	if err != nil {
-		return nil, &ParamError{Param: "query", Reason: "malformed query string"}
+		return nil, &plugin.ParamError{Param: "query", Reason: "malformed query string"}
 	}
 	if p.cfg.SigningKey != nil && !Verify(p.cfg.SigningKey, req.URL.Path, q) {
 		if len(q["sig"]) == 0 {
@@ -270,10 +271,10 @@ func (p *Pipeline) prepare(ctx context.Context, c echo.Context) (*request, error
 	sort.Strings(names)
 	for _, k := range names {
 		if !p.owner[k] {
-			return nil, &ParamError{Param: k, Reason: "unknown parameter"}
+			return nil, &plugin.ParamError{Param: k, Reason: "unknown parameter"}
 		}
 		if len(q[k]) > 1 {
-			return nil, &ParamError{Param: k, Reason: "given more than once"}
+			return nil, &plugin.ParamError{Param: k, Reason: "given more than once"}
 		}
 	}
 	r := &request{path: pth, parent: req.Context()}
@@ -289,8 +290,8 @@ func (p *Pipeline) prepare(ctx context.Context, c echo.Context) (*request, error
 		}
 		o, err := f.Parse(ctx, sub)
 		if err != nil {
-			var pe *ParamError
-			var nf *NotFoundError
+			var pe *plugin.ParamError
+			var nf *plugin.NotFoundError
 			if errors.As(err, &pe) || errors.As(err, &nf) {
 				return nil, err
 			}
@@ -579,10 +580,10 @@ func (p *Pipeline) compute(ctx context.Context, r *request, j *job) (_ Entry, ca
 // Status maps an error from the pipeline, a source or a filter to its HTTP status and the
 // message for the client:
 //
-//	*ParamError                                  400 (the message names the parameter)
+//	*plugin.ParamError                                  400 (the message names the parameter)
 //	*ForbiddenError                              403 (bad signature, symlink out of the folder,
 //	                                                  origin at a private address)
-//	*NotFoundError                               404 (missing source image, unknown style)
+//	*plugin.NotFoundError                               404 (missing source image, unknown style)
 //	imaging.ErrTooLarge                          413 (MaxSourceBytes, MaxSourcePixels)
 //	imaging.ErrNotImage, ErrUnsupportedFormat,
 //	ErrZeroSize                                  415
@@ -592,8 +593,8 @@ func (p *Pipeline) compute(ctx context.Context, r *request, j *job) (_ Entry, ca
 //	anything else                                500 ("internal error"; details only in the log)
 func Status(err error) (int, string) {
 	var (
-		pe *ParamError
-		nf *NotFoundError
+		pe *plugin.ParamError
+		nf *plugin.NotFoundError
 		fe *ForbiddenError
 		oe *OriginError
 	)

@@ -1,4 +1,4 @@
-package plugin
+package pipeline
 
 import (
 	"net/url"
@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/plugin"
 )
 
 // The query parameters the pipeline itself owns; filters may not claim them.
@@ -81,7 +82,7 @@ func ParseImageOptions(q url.Values, maxOutputPx int, accept string) (ImageOptio
 	var o ImageOptions
 	for _, p := range coreParams {
 		if len(q[p]) > 1 {
-			return o, &ParamError{Param: p, Reason: "given more than once"}
+			return o, &plugin.ParamError{Param: p, Reason: "given more than once"}
 		}
 	}
 	side := func(name string) (int, error) {
@@ -91,10 +92,10 @@ func ParseImageOptions(q url.Values, maxOutputPx int, accept string) (ImageOptio
 		}
 		n, err := parseUint(s[0])
 		if err != nil || n < 1 {
-			return 0, &ParamError{Param: name, Reason: "must be a whole number of pixels, at least 1"}
+			return 0, &plugin.ParamError{Param: name, Reason: "must be a whole number of pixels, at least 1"}
 		}
 		if maxOutputPx > 0 && n > maxOutputPx {
-			return 0, &ParamError{Param: name, Reason: "is over the limit of " + strconv.Itoa(maxOutputPx) + " pixels"}
+			return 0, &plugin.ParamError{Param: name, Reason: "is over the limit of " + strconv.Itoa(maxOutputPx) + " pixels"}
 		}
 		return n, nil
 	}
@@ -108,7 +109,7 @@ func ParseImageOptions(q url.Values, maxOutputPx int, accept string) (ImageOptio
 	if s, ok := q["fit"]; ok {
 		f, err := imaging.ParseFit(s[0])
 		if err != nil {
-			return o, &ParamError{Param: "fit", Reason: "must be cover, contain or fill"}
+			return o, &plugin.ParamError{Param: "fit", Reason: "must be cover, contain or fill"}
 		}
 		if o.Width > 0 && o.Height > 0 {
 			o.Fit = f
@@ -124,21 +125,21 @@ func ParseImageOptions(q url.Values, maxOutputPx int, accept string) (ImageOptio
 			o.Format = imaging.WebP
 		case "avif":
 			if !imaging.CanEncode(imaging.AVIF) {
-				return o, &ParamError{Param: "format", Reason: "avif is not available on this server"}
+				return o, &plugin.ParamError{Param: "format", Reason: "avif is not available on this server"}
 			}
 			o.Format = imaging.AVIF
 		case "auto":
 			o.Auto = true
 			o.Format = NegotiateFormat(accept)
 		default:
-			return o, &ParamError{Param: "format", Reason: "must be jpeg, png, webp, avif or auto"}
+			return o, &plugin.ParamError{Param: "format", Reason: "must be jpeg, png, webp, avif or auto"}
 		}
 	}
 	o.Quality = DefaultQuality
 	if s, ok := q["q"]; ok {
 		n, err := parseUint(s[0])
 		if err != nil || n < 1 || n > 100 {
-			return o, &ParamError{Param: "q", Reason: "must be a whole number from 1 to 100"}
+			return o, &plugin.ParamError{Param: "q", Reason: "must be a whole number from 1 to 100"}
 		}
 		o.Quality = n
 	}
@@ -202,7 +203,7 @@ func NegotiateFormat(accept string) imaging.Format {
 // segments, NUL or control characters; "." segments and repeated slashes are dropped. Errors are
 // *ParamErrors for the parameter "path".
 func CleanPath(p string) (string, error) {
-	bad := func(reason string) (string, error) { return "", &ParamError{Param: "path", Reason: reason} }
+	bad := func(reason string) (string, error) { return "", &plugin.ParamError{Param: "path", Reason: reason} }
 	if p == "" {
 		return bad("no image path given")
 	}

@@ -1,4 +1,4 @@
-package plugin_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/styleproxy/styleproxy/filters/imaging"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/plugin"
 )
 
@@ -73,7 +74,7 @@ func TestPlainProxy(t *testing.T) {
 }
 
 func TestResizeAndFormats(t *testing.T) {
-	s := startServer(t, serverOpts{cfg: plugin.Config{MaxOutputPx: 1000}})
+	s := startServer(t, serverOpts{cfg: pipeline.Config{MaxOutputPx: 1000}})
 	for _, tc := range []struct {
 		path, query string
 		w, h        int
@@ -217,7 +218,7 @@ func TestFormatAuto(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	s := startServer(t, serverOpts{cfg: plugin.Config{MaxSourceBytes: 300_000, MaxSourcePixels: 1_000_000}})
+	s := startServer(t, serverOpts{cfg: pipeline.Config{MaxSourceBytes: 300_000, MaxSourcePixels: 1_000_000}})
 	for _, tc := range []struct {
 		path    string
 		status  int
@@ -329,9 +330,9 @@ func TestDeterministicAcrossRestarts(t *testing.T) {
 
 func TestSigning(t *testing.T) {
 	key := []byte("secret key")
-	s := startServer(t, serverOpts{cfg: plugin.Config{SigningKey: key}})
+	s := startServer(t, serverOpts{cfg: pipeline.Config{SigningKey: key}})
 	q := url.Values{"w": {"120"}, "grayscale": {"1"}}
-	sig := plugin.Sign(key, "/img/kitten.jpg", q)
+	sig := pipeline.Sign(key, "/img/kitten.jpg", q)
 
 	ok := func(u string) {
 		t.Helper()
@@ -341,7 +342,7 @@ func TestSigning(t *testing.T) {
 	ok(s.URL + "/img/kitten.jpg?w=120&grayscale=1&sig=" + sig)
 	ok(s.URL + "/img/kitten.jpg?sig=" + sig + "&grayscale=1&w=120") // order does not matter
 	ok(s.URL + "/img/kitten.jpg?" + q.Encode() + "&sig=" + sig + "==")
-	signed, err := plugin.SignURL(key, s.URL+"/img/sub/kitten.jpg?w=64&format=png")
+	signed, err := pipeline.SignURL(key, s.URL+"/img/sub/kitten.jpg?w=64&format=png")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +355,7 @@ func TestSigning(t *testing.T) {
 		"/img/sub/kitten.jpg?w=120&grayscale=1&sig=" + sig,             // other path
 		"/img/kitten.jpg?w=120&grayscale=1&sig=" + sig + "x",           // mangled
 		"/img/kitten.jpg?w=120&grayscale=1&sig=" + sig + "&sig=" + sig, // twice
-		"/img/kitten.jpg?w=120&grayscale=1&sig=" + plugin.Sign([]byte("other"), "/img/kitten.jpg", q),
+		"/img/kitten.jpg?w=120&grayscale=1&sig=" + pipeline.Sign([]byte("other"), "/img/kitten.jpg", q),
 	} {
 		resp, body := get(t, s.URL+u)
 		wantError(t, resp, body, 403, "signature")
@@ -404,7 +405,7 @@ func TestConcurrentIdenticalRequestsComputeOnce(t *testing.T) {
 
 func TestQueueFull(t *testing.T) {
 	fake := &fakeHeavy{gate: make(chan struct{})}
-	s := startServer(t, serverOpts{fake: fake, cfg: plugin.Config{Workers: 1, Queue: 2, RetryAfter: 7 * time.Second}})
+	s := startServer(t, serverOpts{fake: fake, cfg: pipeline.Config{Workers: 1, Queue: 2, RetryAfter: 7 * time.Second}})
 	var wg sync.WaitGroup
 	results := make([]int, 3)
 	for i := range 3 {
@@ -488,7 +489,7 @@ func TestQueueFull(t *testing.T) {
 
 func TestTimeout(t *testing.T) {
 	fake := &fakeHeavy{gate: make(chan struct{})} // never opened: Apply waits for its deadline
-	s := startServer(t, serverOpts{fake: fake, cfg: plugin.Config{Timeout: 300 * time.Millisecond}})
+	s := startServer(t, serverOpts{fake: fake, cfg: pipeline.Config{Timeout: 300 * time.Millisecond}})
 	start := time.Now()
 	resp, body := get(t, s.URL+"/img/kitten.jpg?fake=1")
 	wantError(t, resp, body, 504, "timed out")
@@ -537,12 +538,12 @@ func TestClientLeavesWorkGoesOn(t *testing.T) {
 }
 
 func TestMountValidates(t *testing.T) {
-	src, err := plugin.NewDirSource(t.TempDir())
+	src, err := pipeline.NewDirSource(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	for name, cfg := range map[string]plugin.Config{
+	for name, cfg := range map[string]pipeline.Config{
 		"no source":       {},
 		"claims w":        {Source: src, Filters: []plugin.Filter{claim{"x", []string{"w"}}}},
 		"two owners":      {Source: src, Filters: []plugin.Filter{claim{"a", []string{"p"}}, claim{"b", []string{"p"}}}},
@@ -550,13 +551,13 @@ func TestMountValidates(t *testing.T) {
 		"nil filter":      {Source: src, Filters: []plugin.Filter{nil}},
 		"negative":        {Source: src, Workers: -1},
 	} {
-		if _, err := plugin.Mount(newEcho(), cfg); err == nil {
+		if _, err := pipeline.Mount(newEcho(), cfg); err == nil {
 			t.Errorf("%s: Mount accepted the config", name)
 		} else if !strings.Contains(err.Error(), "invalid config") {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := plugin.NewDirSource(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := pipeline.NewDirSource(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("NewDirSource accepted a missing folder")
 	}
 }

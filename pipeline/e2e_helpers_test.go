@@ -1,4 +1,4 @@
-package plugin_test
+package pipeline_test
 
 import (
 	"context"
@@ -18,11 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/styleproxy/styleproxy/plugin"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/styleproxy/styleproxy/filters/grayscale"
-	"github.com/styleproxy/styleproxy/filters/imaging"
-	"github.com/styleproxy/styleproxy/plugin"
+	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/pipeline"
 )
 
 func TestMain(m *testing.M) {
@@ -167,16 +169,16 @@ type counters struct {
 	maxQueue             atomic.Int64
 }
 
-func (c *counters) hooks() plugin.Hooks {
-	return plugin.Hooks{
+func (c *counters) hooks() pipeline.Hooks {
+	return pipeline.Hooks{
 		OnRequest:   func(string, int, time.Duration) { c.requests.Add(1) },
 		OnWorkStart: func(bool) { c.workStarts.Add(1) },
 		OnWorkEnd:   func(bool, time.Duration, error) { c.workEnds.Add(1) },
 		OnCache: func(tier string, hit bool) {
 			switch {
-			case tier == plugin.TierMemory && hit:
+			case tier == pipeline.TierMemory && hit:
 				c.memHits.Add(1)
-			case tier == plugin.TierMemory:
+			case tier == pipeline.TierMemory:
 				c.memMisses.Add(1)
 			case hit:
 				c.diskHits.Add(1)
@@ -198,15 +200,15 @@ func (c *counters) hooks() plugin.Hooks {
 // testServer is the pipeline mounted on a real Echo server listening on a loopback port.
 type testServer struct {
 	URL  string
-	P    *plugin.Pipeline
+	P    *pipeline.Pipeline
 	Fake *fakeHeavy
 	Dir  string // the source folder, for DirSource servers
 	Hits *counters
 }
 
 type serverOpts struct {
-	cfg      plugin.Config // Source defaults to a DirSource on dir; Filters get the defaults
-	dir      string        // source folder (default: a fresh imageDir)
+	cfg      pipeline.Config // Source defaults to a DirSource on dir; Filters get the defaults
+	dir      string          // source folder (default: a fresh imageDir)
 	fake     *fakeHeavy
 	noCache  bool
 	cacheDir string
@@ -224,7 +226,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 		if ts.Dir == "" {
 			ts.Dir = imageDir(t)
 		}
-		src, err := plugin.NewDirSource(ts.Dir)
+		src, err := pipeline.NewDirSource(ts.Dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +237,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 		cfg.Filters = []plugin.Filter{grayscale.New(), grayscale.NewBlur(), ts.Fake}
 	}
 	if cfg.Cache == nil && !o.noCache {
-		c, err := plugin.NewCache(plugin.CacheConfig{MemBytes: 64 << 20, Dir: o.cacheDir, DiskBytes: 256 << 20})
+		c, err := pipeline.NewCache(pipeline.CacheConfig{MemBytes: 64 << 20, Dir: o.cacheDir, DiskBytes: 256 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,9 +249,9 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	cfg.Hooks = ts.Hits.hooks()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = plugin.ErrorHandler
+	e.HTTPErrorHandler = pipeline.ErrorHandler
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
-	p, err := plugin.Mount(e, cfg)
+	p, err := pipeline.Mount(e, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +337,7 @@ func wantError(t testing.TB, resp *http.Response, body []byte, status int, menti
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s: error Content-Type %q", resp.Request.URL, ct)
 	}
-	var eb plugin.ErrorBody
+	var eb pipeline.ErrorBody
 	if err := json.Unmarshal(body, &eb); err != nil {
 		t.Fatalf("%s: error body %q: %v", resp.Request.URL, body, err)
 	}
