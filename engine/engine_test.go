@@ -126,3 +126,21 @@ func TestEngineRefusesTooSmallImages(t *testing.T) {
 		t.Errorf("StyleTargets on the smallest allowed image: %v", err)
 	}
 }
+
+// The loss graph checks its targets' shapes against the features they are compared with, so a
+// target computed for another image size is an error, not a silent broadcast or a crash.
+func TestLossAndGradientRefusesMismatchedTargets(t *testing.T) {
+	e, gc := newTestEngine(t), loadGolden(t)
+	st, err := e.StyleTargets(gc.style)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := e.ContentTarget(gc.style) // the style image's size, not the content's
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.LossAndGradient(gc.content, ct, st, Presets["starry_night"])
+	if err == nil || !strings.Contains(err.Error(), "AssertDims") {
+		t.Errorf("LossAndGradient with a content target of another size: %v, want a shape error", err)
+	}
+}

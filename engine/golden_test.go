@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/styleproxy/styleproxy/weights"
 )
 
 // sharedDir is ../shared beside the repository, where the weights, images and golden values are.
@@ -44,7 +46,9 @@ func newTestEngine(t testing.TB) *Engine {
 		if spec == "" {
 			spec = "go"
 		}
-		testEngine, _, testEngineErr = Open(path, spec)
+		if path, testEngineErr = weights.Resolve(path); testEngineErr == nil {
+			testEngine, _, testEngineErr = Open(path, spec)
+		}
 	})
 	if testEngineErr != nil {
 		t.Fatal(testEngineErr)

@@ -180,7 +180,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		cfg.SigningKey = key
 	}
-	eng, ck, err := engine.Open(cfg.Weights, cfg.Backend)
+	eng, ck, err := OpenEngine(cfg.Weights, cfg.Backend)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,9 @@ func realEngine(t *testing.T) *engine.Engine {
 		if spec == "" {
 			spec = "go"
 		}
-		realEng, _, realErr = engine.Open(p, spec)
+		if p, realErr = weights.Resolve(p); realErr == nil {
+			realEng, _, realErr = engine.Open(p, spec)
+		}
 	})
 	if realErr != nil {
 		t.Fatalf("engine: %v", realErr)

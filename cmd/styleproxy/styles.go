@@ -18,6 +18,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/server"
 	"github.com/styleproxy/styleproxy/styles"
 )
 
@@ -65,7 +66,7 @@ func stylesAddCommand() *command {
 		// The engine (weights, backend) is opened only once the image has been checked, so bad
 		// input is refused at once.
 		tc := &lazyEngine{open: func() (*engine.Engine, error) {
-			e, _, err := engine.Open(*wf, *backend)
+			e, _, err := server.OpenEngine(*wf, *backend)
 			return e, err
 		}}
 		lib, err := styles.Open(*data, tc, stylesLogger())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/server"
 )
 
 // Limits on what a command line may ask for, so a typo cannot ask for hours of work or gigabytes.
@@ -192,7 +193,7 @@ func runStylize(f stylizeFlags) error {
 		return err
 	}
 	format, _ := imaging.FormatFromExt(f.out)
-	eng, _, err := engine.Open(f.weights, f.backend)
+	eng, _, err := server.OpenEngine(f.weights, f.backend)
 	if err != nil {
 		return err
 	}

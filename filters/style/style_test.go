@@ -15,6 +15,7 @@ import (
 	"github.com/styleproxy/styleproxy/imaging"
 	"github.com/styleproxy/styleproxy/plugin"
 	"github.com/styleproxy/styleproxy/styles"
+	"github.com/styleproxy/styleproxy/weights"
 )
 
 type fakeLibrary map[string]*styles.Style
@@ -147,7 +148,9 @@ func testEngine(t *testing.T) *engine.Engine {
 		if path == "" {
 			path, _ = filepath.Abs("../../../shared/weights")
 		}
-		eng, _, engErr = engine.Open(path, "go")
+		if path, engErr = weights.Resolve(path); engErr == nil {
+			eng, _, engErr = engine.Open(path, "go")
+		}
 	})
 	if engErr != nil {
 		t.Fatal(engErr)

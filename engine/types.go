@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
+
+	"github.com/styleproxy/styleproxy/weights"
+)
+
+// Version identifies the engine's numerics; it belongs in every cache key of a stylized result,
+// and changes whenever a change here changes the pixels produced.
+const Version = "nst-1"
+
+// Engine runs style transfer on one GoMLX backend. It is safe for concurrent use; GoMLX compiles
+// one graph per image size and keeps it for later calls.
+type Engine struct {
+	backend backends.Backend
+	net     *Network
+
+	once                    sync.Once
+	features, targets, step *Exec
+	lossGrad                *Exec
+	initErr                 error
+}
+
+// New returns an engine computing with the network's weights on the given backend.
+func New(backend backends.Backend, ck *weights.Checkpoint) (*Engine, error) {
+	net, err := NewNetwork(ck)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{backend: backend, net: net}, nil
+}
+
+// Backend is the name of the GoMLX backend the engine computes on.
+func (e *Engine) Backend() string { return e.backend.Name() }
+
+// Gram is one style layer's Gram matrix target: C×C, row-major.
+type Gram struct {
+	C    int
+	Data []float32
+}
+
+// StyleTargets are the Gram matrices of a style image at the style layers: computed once when a
+// style is registered, then reused by every request.
+type StyleTargets [len(StyleLayers)]Gram
+
+// Losses are the loss terms at one point of the optimisation (already weighted).
+type Losses struct {
+	Content float64 `json:"content"`
+	Style   float64 `json:"style"`
+	TV      float64 `json:"tv"`
+	Total   float64 `json:"total"`
+}
+
+// FeatureMap is one module's output, [C, H, W] row-major.
+type FeatureMap struct {
+	Shape []int
+	Data  []float32
+}
+
+// Options are the optimisation loop's settings (the reference's transfer()).
+type Options struct {
+	Iters      int     // Adam steps
+	LR         float64 // learning rate until DecayAt
+	DecayAt    int     // step at which Adam restarts with DecayLR; -1 = never
+	DecayLR    float64
+	ClampUntil int    // x is clamped to [-1.5, 1.5] before each step t < ClampUntil
+	Init       string // "content" (start from the content image) or "noise" (uniform [0, 1) from Seed)
+	Seed       uint64
+}
+
+// DefaultIters is the reference's default number of iterations.
+const DefaultIters = 200
+
+// DefaultOptions are the reference's loop defaults: 200 iterations, decay at 180, clamp until 190.
+func DefaultOptions() Options { return OptionsFor(DefaultIters) }
+
+// OptionsFor scales the reference's schedule to iters iterations, as its bench() does: the
+// learning rate decays at 90% of the run and clamping stops for the last 10 iterations.
+func OptionsFor(iters int) Options {
+	return Options{Iters: iters, LR: 3.0, DecayAt: iters * 9 / 10, DecayLR: 0.1, ClampUntil: iters - 10, Init: "content"}
+}
+
+// Validate reports options no loop can run with.
+func (o Options) Validate() error {
+	switch {
+	case o.Iters < 0:
+		return fmt.Errorf("iterations must be >= 0, got %d", o.Iters)
+	case !(o.LR > 0) || math.IsInf(o.LR, 0):
+		return fmt.Errorf("learning rate must be a positive number, got %v", o.LR)
+	case o.DecayAt >= 0 && (!(o.DecayLR > 0) || math.IsInf(o.DecayLR, 0)):
+		return fmt.Errorf("decay learning rate must be a positive number, got %v", o.DecayLR)
+	case o.DecayAt < -1:
+		return fmt.Errorf("decay-at must be a step number or -1 (never), got %d", o.DecayAt)
+	case o.Init != "content" && o.Init != "noise":
+		return fmt.Errorf("init must be content or noise, got %q", o.Init)
+	}
+	return nil
+}
+
+// Progress is told after each step: step k (1-based) of n, with the losses before that step.
+type Progress func(k, n int, l Losses)
+
+// MinSide is the smallest image side the network accepts: three stride-2 stages must leave at
+// least one pixel at the deepest style layer.
+const MinSide = 27
+
+func checkSize(im *Image) error {
+	if im == nil || im.H < MinSide || im.W < MinSide {
+		return fmt.Errorf("engine: image must be at least %dx%d pixels", MinSide, MinSide)
+	}
+	if len(im.Data) != 3*im.H*im.W {
+		return fmt.Errorf("engine: image data has %d values, want %d", len(im.Data), 3*im.H*im.W)
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+package server
+
+import (
+	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/weights"
+)
+
+// OpenEngine finds the weights as every command does (weightsFlag, else $STYLEPROXY_WEIGHTS, else
+// the user cache; see weights.Resolve), loads them and opens an engine on the backend named by
+// backendSpec. The engine itself reads no environment: finding files is the caller's business.
+func OpenEngine(weightsFlag, backendSpec string) (*engine.Engine, *weights.Checkpoint, error) {
+	path, err := weights.Resolve(weightsFlag)
+	if err != nil {
+		return nil, nil, err
+	}
+	return engine.Open(path, backendSpec)
+}
