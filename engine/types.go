@@ -37,7 +37,7 @@ func New(backend backends.Backend, ck *weights.Checkpoint) (*Engine, error) {
 }
 
 // Backend is the name of the GoMLX backend the engine computes on.
-func (e *Engine) Backend() string { return e.backend.Name() }
+func (e *Engine) Backend() string { return BackendName(e.backend) }
 
 // Gram is one style layer's Gram matrix target: C×C, row-major.
 type Gram struct {

@@ -23,7 +23,7 @@ func versionCommand() *command {
 		if err != nil {
 			fmt.Fprintf(c.out, "backend: unavailable: %v\n", err)
 		} else {
-			fmt.Fprintf(c.out, "backend: %s\n", b.Name())
+			fmt.Fprintf(c.out, "backend: %s\n", engine.BackendName(b))
 		}
 		path, err := weights.Resolve(*wf)
 		if err != nil {
