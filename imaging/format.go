@@ -68,6 +68,10 @@ const (
 	DefaultAVIFQuality = 60
 )
 
+// AVIFEffort is the AV1 encoder's effort (0-9): the default 4 makes one large, detailed image a
+// CPU-bound encode of many seconds that any caller can ask for; 1 keeps it to a fraction of that.
+const AVIFEffort = 1
+
 // Encode encodes the image. quality (1-100) applies to JPEG, WebP and AVIF; 0 picks the format's
 // default (DefaultJPEGQuality and so on); PNG ignores it and is lossless. Metadata (EXIF, XMP,
 // ICC) is stripped: the pixels are sRGB, which is what readers assume without a profile.
@@ -125,7 +129,7 @@ func encode(ref *vips.ImageRef, format Format, quality int) ([]byte, error) {
 		p := vips.NewAvifExportParams()
 		p.Quality = orDefault(quality, DefaultAVIFQuality)
 		p.StripMetadata = true
-		p.Effort = 4
+		p.Effort = AVIFEffort
 		buf, _, err = ref.ExportAvif(p)
 	}
 	return buf, err

@@ -213,26 +213,11 @@ func (i Info) Pixels() int64 { return int64(i.Width) * int64(i.Height) }
 // lim the same way; a header that passes may still fail Decode if the data is corrupt further on.
 // Errors wrap ErrNotImage, ErrTooLarge, ErrZeroSize or ErrUnsupportedFormat.
 func Probe(data []byte, lim Limits) (Info, error) {
-	if err := ensureStarted(); err != nil {
+	typ, err := lim.sniff(data)
+	if err != nil {
 		return Info{}, err
 	}
-	if len(data) == 0 {
-		return Info{}, fmt.Errorf("%w: empty input", ErrNotImage)
-	}
-	if lim.MaxBytes > 0 && int64(len(data)) > lim.MaxBytes {
-		return Info{}, fmt.Errorf("%w: %d bytes, over the limit of %d bytes", ErrTooLarge, len(data), lim.MaxBytes)
-	}
-	typ := vips.DetermineImageType(data)
-	if typ == vips.ImageTypeUnknown {
-		return Info{}, fmt.Errorf("%w: unrecognised data (%d bytes)", ErrNotImage, len(data))
-	}
 	name := vips.ImageTypes[typ]
-	if !acceptedInputs[typ] {
-		return Info{}, fmt.Errorf("%w: %s input is not accepted", ErrUnsupportedFormat, name)
-	}
-	if !vips.IsTypeSupported(typ) {
-		return Info{}, fmt.Errorf("%w: this libvips build cannot load %s", ErrUnsupportedFormat, name)
-	}
 	// libvips reads only the header here; the private copy keeps the caller's buffer out of it.
 	ref, err := vips.LoadImageFromBuffer(bytes.Clone(data), vips.NewImportParams())
 	if err != nil {
@@ -240,11 +225,8 @@ func Probe(data []byte, lim Limits) (Info, error) {
 	}
 	defer ref.Close()
 	w, h := ref.Width(), ref.Height()
-	if w <= 0 || h <= 0 {
-		return Info{}, fmt.Errorf("%w: header declares %dx%d", ErrZeroSize, w, h)
-	}
-	if px := int64(w) * int64(h); lim.MaxPixels > 0 && px > lim.MaxPixels {
-		return Info{}, fmt.Errorf("%w: %dx%d is %d pixels, over the limit of %d pixels", ErrTooLarge, w, h, px, lim.MaxPixels)
+	if err := lim.check(w, h); err != nil {
+		return Info{}, err
 	}
 	if o := ref.Orientation(); o >= 5 && o <= 8 { // the EXIF orientations that turn by 90 degrees
 		w, h = h, w

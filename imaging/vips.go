@@ -46,6 +46,7 @@ func startLocked() {
 		MaxCacheMem:      0,
 		MaxCacheSize:     0,
 	})
+	blockLoaders()
 	vipsState = vipsRunning
 }
 
