@@ -11,6 +11,10 @@ import (
 	"github.com/styleproxy/styleproxy/plugin"
 )
 
+// ImmutableCacheControl is the Cache-Control of a response whose URL always gives the same
+// bytes: cached by everyone, for a year, never revalidated.
+const ImmutableCacheControl = "public, max-age=31536000, immutable"
+
 // Defaults for the zero values of Config.
 const (
 	DefaultMaxOutputPx     = 2048
@@ -19,7 +23,7 @@ const (
 	DefaultWorkers         = 1
 	DefaultQueue           = 16
 	DefaultTimeout         = 120 * time.Second
-	DefaultCacheControl    = "public, max-age=31536000, immutable"
+	DefaultCacheControl    = ImmutableCacheControl
 	DefaultRetryAfter      = 10 * time.Second
 )
 

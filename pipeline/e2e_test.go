@@ -406,8 +406,15 @@ func TestConcurrentIdenticalRequestsComputeOnce(t *testing.T) {
 func TestQueueFull(t *testing.T) {
 	fake := &fakeHeavy{gate: make(chan struct{})}
 	s := startServer(t, serverOpts{fake: fake, cfg: pipeline.Config{Workers: 1, Queue: 2, RetryAfter: 7 * time.Second}})
+	// The three requests go one at a time, each once the previous is where it should be, so the
+	// queue's depth moves 1 (admitted), 0 (the first holds the worker), 1, 2 and never beyond.
 	var wg sync.WaitGroup
 	results := make([]int, 3)
+	states := []func() bool{
+		func() bool { r := s.P.Running(); return len(r) == 1 && r[0].Step == 1 && s.P.Queued() == 0 },
+		func() bool { return s.P.Queued() == 1 },
+		func() bool { return s.P.Queued() == 2 },
+	}
 	for i := range 3 {
 		wg.Add(1)
 		go func() {
@@ -420,11 +427,11 @@ func TestQueueFull(t *testing.T) {
 			resp.Body.Close()
 			results[i] = resp.StatusCode
 		}()
+		eventually(t, fmt.Sprintf("request %d running or queued", i+1), states[i])
 	}
-	eventually(t, "one running (in the filter) and two queued", func() bool {
-		r := s.P.Running()
-		return len(r) == 1 && r[0].Step == 1 && s.P.Queued() == 2
-	})
+	if r := s.P.Running(); len(r) != 1 || s.P.Queued() != 2 || s.P.Waiting() != 3 {
+		t.Fatalf("%d running, %d queued, %d waiting; want 1, 2, 3", len(r), s.P.Queued(), s.P.Waiting())
+	}
 	if !s.P.QueueFull() {
 		t.Error("QueueFull is false with 1 running and 2 queued")
 	}
@@ -461,10 +468,13 @@ func TestQueueFull(t *testing.T) {
 		resp.Body.Close()
 		joined <- resp.StatusCode
 	}()
-	time.Sleep(100 * time.Millisecond)
-	// Admitted work counts as queued until it holds a worker, so the depth may touch 3 briefly.
-	if m := s.Hits.maxQueue.Load(); m < 2 || m > 3 {
-		t.Errorf("OnQueue peaked at %d, want 2 or 3", m)
+	// It waits (for the flight it joined: the gate is shut, so that flight cannot have ended).
+	eventually(t, "the fourth request to wait", func() bool { return s.P.Waiting() == 4 })
+	if m := s.Hits.maxQueue.Load(); m != 2 {
+		t.Errorf("OnQueue peaked at %d, want 2", m)
+	}
+	if s.P.Queued() != 2 {
+		t.Errorf("%d queued after a request joined queued work, want 2", s.P.Queued())
 	}
 
 	close(fake.gate)

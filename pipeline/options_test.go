@@ -131,8 +131,8 @@ func TestEtagMatch(t *testing.T) {
 	for h, want := range map[string]bool{
 		"": false, `"abc"`: true, `W/"abc"`: true, `"x", "abc"`: true, `"x"`: false, "*": true, `abc`: false,
 	} {
-		if got := etagMatch(h, e); got != want {
-			t.Errorf("etagMatch(%q) = %v", h, got)
+		if got := ETagMatch(h, e); got != want {
+			t.Errorf("ETagMatch(%q) = %v", h, got)
 		}
 	}
 }

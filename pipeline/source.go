@@ -44,7 +44,8 @@ type Source interface {
 // an origin address in a private range, a missing or wrong signature); it is answered with 403.
 type ForbiddenError struct{ Reason string }
 
-func (e *ForbiddenError) Error() string { return "forbidden: " + e.Reason }
+func (e *ForbiddenError) Error() string   { return "forbidden: " + e.Reason }
+func (e *ForbiddenError) HTTPStatus() int { return http.StatusForbidden }
 
 // OriginError is an HTTP origin that failed: it could not be reached, answered with an error
 // status, or redirected too often or elsewhere; it is answered with 502. Timeouts are not
@@ -61,7 +62,9 @@ func (e *OriginError) Error() string {
 	return "origin failure: " + e.Msg
 }
 
-func (e *OriginError) Unwrap() error { return e.Err }
+func (e *OriginError) Unwrap() error         { return e.Err }
+func (e *OriginError) HTTPStatus() int       { return http.StatusBadGateway }
+func (e *OriginError) PublicMessage() string { return "origin failure: " + e.Msg }
 
 func notFound(path string) error {
 	return &plugin.NotFoundError{What: fmt.Sprintf("source image %q", path)}

@@ -47,17 +47,3 @@ type Options interface {
 
 // Progress is told that step k of n of a long filter is done.
 type Progress func(k, n int)
-
-// ParamError is a bad query parameter; the pipeline answers it with 400 and a JSON body naming
-// the parameter.
-type ParamError struct {
-	Param, Reason string
-}
-
-func (e *ParamError) Error() string { return "parameter " + e.Param + ": " + e.Reason }
-
-// NotFoundError is something a request names that does not exist (an unknown style); the
-// pipeline answers it with 404.
-type NotFoundError struct{ What string }
-
-func (e *NotFoundError) Error() string { return e.What + " not found" }

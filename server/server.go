@@ -71,7 +71,7 @@ func DefaultConfig() Config {
 		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
 		MaxWorkPx: style.DefaultMaxWorkPx, MaxOutputPx: 2048,
 		MaxSourceMB: 25, MaxSourceMP: 50,
-		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: "public, max-age=31536000, immutable",
+		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: pipeline.DefaultCacheControl,
 		MaxUploadMB: 20, MaxUploadMP: 40,
 	}
 }
@@ -255,7 +255,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	MountStyles(e, lib, StylesConfig{
 		AdminToken: cfg.AdminToken, MaxUploadBytes: int64(cfg.MaxUploadMB) << 20,
-		MaxUploadPixels: int64(cfg.MaxUploadMP) * 1_000_000,
+		MaxUploadPixels: int64(cfg.MaxUploadMP) * 1_000_000, Logger: log,
 	})
 	e.GET("/metrics", m.handler())
 	mountGallery(e, s.Pipeline, source)
@@ -296,7 +296,9 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "backend": s.Engine.Backend(), "weights": s.Weights.Hash})
 }
 
-// Run serves until ctx ends, then drains in-flight requests for up to drain.
+// Run serves until ctx ends, then drains for up to drain: in-flight requests finish, and so
+// does detached work (whose requesters timed out or left), which reaches the cache. It returns
+// only when both are done (or drain is over), so the caller may shut libvips down after it.
 func (s *Server) Run(ctx context.Context, ln net.Listener, drain time.Duration) error {
 	srv := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -310,7 +312,12 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drain time.Duration) 
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err := srv.Shutdown(shutdownCtx)
+	if werr := s.Pipeline.Wait(shutdownCtx); werr != nil {
+		s.log.Warn("shutdown: detached work still running after --drain", "error", werr)
+		err = errors.Join(err, werr)
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil

@@ -198,29 +198,78 @@ func TestServerEndToEnd(t *testing.T) {
 	}
 }
 
-// TestRunShutsDownGracefully serves on a real listener and stops when the context ends.
+// TestRunShutsDownGracefully serves on a real listener, starts a stylization whose client then
+// leaves, and stops: Run must return only after that detached work finished and was cached.
 func TestRunShutsDownGracefully(t *testing.T) {
 	s, err := New(testConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	addStyle(t, s, "starry")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	base := "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln, 5*time.Second) }()
-	if res, _ := get(t, "http://"+ln.Addr().String()+"/healthz"); res.StatusCode != 200 {
+	go func() { done <- s.Run(ctx, ln, 60*time.Second) }()
+	if res, _ := get(t, base+"/healthz"); res.StatusCode != 200 {
 		t.Errorf("/healthz: %d", res.StatusCode)
 	}
+
+	const u = "/img/tubingen.jpg?style=starry&iters=40&w=64"
+	reqCtx, leave := context.WithCancel(context.Background())
+	go func() {
+		req, _ := http.NewRequestWithContext(reqCtx, http.MethodGet, base+u, nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	waitFor(t, "the stylization to start", func() bool { return len(s.Pipeline.Running()) == 1 })
+	leave()
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+	if r := s.Pipeline.Running(); len(r) != 0 {
+		t.Fatalf("Run returned with detached work still running: %+v", r)
+	}
+	ts := httptest.NewServer(s.Echo)
+	defer ts.Close()
+	if res, body := get(t, ts.URL+u); res.StatusCode != 200 {
+		t.Fatalf("after shutdown: %d %s", res.StatusCode, body)
+	}
+	if n := metricValue(t, ts.URL, `styleproxy_work_seconds_count{kind="stylization"}`); n != 1 {
+		t.Errorf("%v stylizations, want 1: the detached one was not cached before Run returned", n)
+	}
+}
+
+// addStyle registers the shared starry_night artwork under name, small.
+func addStyle(t *testing.T, s *Server, name string) {
+	t.Helper()
+	img, err := os.ReadFile(sharedPath(t, "images", "starry_night.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Library.Add(context.Background(), name, img, styles.AddOptions{Preset: "starry_night", StyleSize: 64}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

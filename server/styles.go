@@ -1,12 +1,12 @@
 package server
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -33,6 +33,8 @@ type StylesConfig struct {
 	// MaxUploadPixels caps the image's width×height as its header declares it, checked before
 	// decoding (default 40 megapixels).
 	MaxUploadPixels int64
+	// Logger receives server-side failures (default slog.Default()).
+	Logger *slog.Logger
 }
 
 const (
@@ -63,7 +65,10 @@ func MountStyles(e *echo.Echo, lib *styles.Library, cfg StylesConfig) {
 	if cfg.MaxUploadPixels <= 0 {
 		cfg.MaxUploadPixels = stylesDefaultUploadPixels
 	}
-	a := &stylesAPI{lib: lib, cfg: cfg, token: sha256.Sum256([]byte(cfg.AdminToken))}
+	a := &stylesAPI{lib: lib, cfg: cfg, token: sha256.Sum256([]byte(cfg.AdminToken)), log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
 	e.POST("/admin/styles", a.create, a.requireAdmin)
 	e.DELETE("/admin/styles/:name", a.remove, a.requireAdmin)
 	get := []string{http.MethodGet, http.MethodHead}
@@ -76,6 +81,7 @@ type stylesAPI struct {
 	lib   *styles.Library
 	cfg   StylesConfig
 	token [32]byte // SHA-256 of the token: compared in constant time, whatever its length
+	log   *slog.Logger
 }
 
 // styleJSON is a style as the API shows it.
@@ -115,29 +121,16 @@ func (a *stylesAPI) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// styleError answers err from the library with its status code.
-func styleError(c echo.Context, err error) error {
-	status := http.StatusInternalServerError
-	msg := err.Error()
-	switch {
-	case errors.Is(err, styles.ErrInvalidName), errors.Is(err, styles.ErrInvalidOptions), errors.Is(err, styles.ErrTooSmall),
-		errors.Is(err, imaging.ErrNotImage), errors.Is(err, imaging.ErrZeroSize):
-		status = http.StatusBadRequest
-	case errors.Is(err, imaging.ErrTooLarge):
-		status = http.StatusRequestEntityTooLarge
-	case errors.Is(err, imaging.ErrUnsupportedFormat):
-		status = http.StatusUnsupportedMediaType
-	case errors.Is(err, styles.ErrExists):
-		status, msg = http.StatusConflict, msg+": send replace=true to replace it"
-	case errors.Is(err, styles.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		status, msg = http.StatusServiceUnavailable, "request cancelled before the style was stored"
-	default:
-		c.Logger().Error(err)
-		msg = "internal error"
+// styleError answers err from the library with its status (plugin.Status, the table every
+// route uses).
+func (a *stylesAPI) styleError(c echo.Context, err error) error {
+	if errors.Is(err, styles.ErrExists) {
+		err = fmt.Errorf("%w: send replace=true to replace it", err)
 	}
-	return pipeline.WriteError(c, status, msg)
+	if status, _ := pipeline.Status(err); status >= http.StatusInternalServerError {
+		a.log.Error("style request failed", "path", c.Request().URL.Path, "status", status, "error", err)
+	}
+	return pipeline.WriteStatusError(c, err)
 }
 
 // styleForm is a registration's multipart form.
@@ -296,15 +289,15 @@ func (a *stylesAPI) create(c echo.Context) error {
 		return pipeline.WriteError(c, http.StatusBadRequest, "field image is required (the artwork, as a file)")
 	}
 	if !styles.NamePattern.MatchString(name) {
-		return styleError(c, fmt.Errorf("%w (got %q)", styles.ErrInvalidName, name))
+		return a.styleError(c, fmt.Errorf("%w (got %q)", styles.ErrInvalidName, name))
 	}
 	o, err := a.addOptions(form)
 	if err != nil {
-		return styleError(c, err)
+		return a.styleError(c, err)
 	}
 	s, err := a.lib.Add(req.Context(), name, form.image, o)
 	if err != nil {
-		return styleError(c, err)
+		return a.styleError(c, err)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/styles/"+s.Name)
 	return c.JSON(http.StatusCreated, toStyleJSON(s))
@@ -312,7 +305,7 @@ func (a *stylesAPI) create(c echo.Context) error {
 
 func (a *stylesAPI) remove(c echo.Context) error {
 	if err := a.lib.Remove(c.Param("name")); err != nil {
-		return styleError(c, err)
+		return a.styleError(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -320,7 +313,7 @@ func (a *stylesAPI) remove(c echo.Context) error {
 func (a *stylesAPI) list(c echo.Context) error {
 	list, err := a.lib.List()
 	if err != nil {
-		return styleError(c, err)
+		return a.styleError(c, err)
 	}
 	out := make([]styleJSON, 0, len(list))
 	for _, s := range list {
@@ -333,7 +326,7 @@ func (a *stylesAPI) list(c echo.Context) error {
 func (a *stylesAPI) get(c echo.Context) error {
 	s, err := a.lib.Get(c.Param("name"))
 	if err != nil {
-		return styleError(c, err)
+		return a.styleError(c, err)
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
 	return c.JSON(http.StatusOK, toStyleJSON(s))
@@ -345,29 +338,18 @@ func (a *stylesAPI) get(c echo.Context) error {
 func (a *stylesAPI) thumbnail(c echo.Context) error {
 	s, thumb, err := a.lib.GetThumbnail(c.Param("name"))
 	if err != nil {
-		return styleError(c, err)
+		return a.styleError(c, err)
 	}
 	h := c.Response().Header()
 	etag := `"` + s.Version + `"`
 	h.Set("ETag", etag)
 	if c.QueryParam("v") == s.Version {
-		h.Set(echo.HeaderCacheControl, "public, max-age=31536000, immutable")
+		h.Set(echo.HeaderCacheControl, pipeline.ImmutableCacheControl)
 	} else {
 		h.Set(echo.HeaderCacheControl, "public, no-cache")
 	}
-	if stylesETagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+	if pipeline.ETagMatch(c.Request().Header.Get("If-None-Match"), etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	return c.Blob(http.StatusOK, "image/jpeg", thumb)
-}
-
-// stylesETagMatch reports whether an If-None-Match header lists etag (or is "*").
-func stylesETagMatch(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag || t == "*" {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,7 @@ package styles
 
 import (
 	"errors"
+	"net/http"
 	"regexp"
 	"time"
 
@@ -33,17 +34,27 @@ type Style struct {
 // NamePattern is what a style name must match.
 var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
-// Errors callers classify with errors.Is.
+// Errors callers classify with errors.Is. Each carries the HTTP status an API answers it with
+// (see plugin.Status), so that every route reports the same failure the same way.
 var (
-	ErrNotFound    = errors.New("style not found")
-	ErrExists      = errors.New("style already exists")
-	ErrInvalidName = errors.New("invalid style name: use 1-64 of a-z, 0-9, _ and -, starting with a letter or digit")
+	ErrNotFound    = &statusError{"style not found", http.StatusNotFound}
+	ErrExists      = &statusError{"style already exists", http.StatusConflict}
+	ErrInvalidName = &statusError{"invalid style name: use 1-64 of a-z, 0-9, _ and -, starting with a letter or digit", http.StatusBadRequest}
 	// ErrInvalidOptions: an unknown preset, a weight that is negative or not a number, or a
 	// style size out of range. Bad input, like ErrInvalidName.
-	ErrInvalidOptions = errors.New("invalid style options")
+	ErrInvalidOptions = &statusError{"invalid style options", http.StatusBadRequest}
 	// ErrTooSmall: the image (after scaling to the style size) is smaller than the network's
 	// minimum of engine.MinSide pixels a side. Bad input.
-	ErrTooSmall = errors.New("style image too small")
+	ErrTooSmall = &statusError{"style image too small", http.StatusBadRequest}
 	// ErrReadOnly: Add on a library opened without a TargetComputer.
 	ErrReadOnly = errors.New("style library opened without an engine: it cannot register styles")
 )
+
+// statusError is a sentinel error with the HTTP status it is answered with.
+type statusError struct {
+	msg    string
+	status int
+}
+
+func (e *statusError) Error() string   { return e.msg }
+func (e *statusError) HTTPStatus() int { return e.status }

@@ -1,0 +1,259 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/styleproxy/styleproxy/plugin"
+)
+
+// ErrQueueFull is the answer to heavy work beyond the workers and the queue: 503 with
+// Retry-After.
+var ErrQueueFull error = &plugin.Error{Status: http.StatusServiceUnavailable, Msg: "too busy: the work queue is full"}
+
+// Job is a heavy computation holding a worker, for progress displays.
+type Job struct {
+	Key  string `json:"key"`  // the cache key (the ETag without quotes)
+	Path string `json:"path"` // the source image's path
+	// Step of Total steps are done, as the heavy filter reports them (0 of 0 before its first).
+	Step  int `json:"step"`
+	Total int `json:"total"`
+}
+
+type job struct {
+	key, path   string
+	started     time.Time
+	running     bool
+	step, total atomic.Int64
+}
+
+// QueueFull reports whether new heavy work would be refused now (503).
+func (p *Pipeline) QueueFull() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.admitted >= p.cfg.Workers+p.cfg.Queue
+}
+
+// Queued returns how many heavy computations are waiting for a worker.
+func (p *Pipeline) Queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.admitted - p.running
+}
+
+// Waiting returns how many requests are waiting for a computation (their own or one they
+// joined).
+func (p *Pipeline) Waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiting
+}
+
+// Running returns the heavy computations holding a worker, oldest first, with their progress.
+func (p *Pipeline) Running() []Job {
+	p.mu.Lock()
+	var js []*job
+	for _, j := range p.jobs {
+		if j.running {
+			js = append(js, j)
+		}
+	}
+	p.mu.Unlock()
+	sort.Slice(js, func(a, b int) bool { return js[a].started.Before(js[b].started) })
+	out := make([]Job, len(js))
+	for i, j := range js {
+		out[i] = Job{Key: j.key, Path: j.path, Step: int(j.step.Load()), Total: int(j.total.Load())}
+	}
+	return out
+}
+
+// Wait blocks until no computation is running (those whose requesters left included), or ctx
+// ends: call it after the HTTP server has shut down, so that finished results reach the cache.
+func (p *Pipeline) Wait(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		if p.inflight == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		idle := p.idle
+		p.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *Pipeline) lookup(key string) (Entry, bool) {
+	e, tier, ok, looked := p.cfg.Cache.get(key)
+	if h := p.cfg.Hooks.OnCache; h != nil {
+		for _, t := range looked {
+			h(t, ok && t == tier)
+		}
+	}
+	return e, ok
+}
+
+// await joins or starts the computation of r and waits for it or for ctx. The computation runs
+// detached: it goes on (and its result is cached) when every requester has left.
+func (p *Pipeline) await(ctx context.Context, r *request) (Entry, error) {
+	p.mu.Lock()
+	p.waiting++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+	}()
+	ch := p.sf.DoChan(r.key, func() (any, error) { return p.run(r) })
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return Entry{}, res.Err
+		}
+		return res.Val.(Entry), nil
+	case <-ctx.Done():
+		return Entry{}, ctx.Err()
+	}
+}
+
+// track counts a computation in flight, for Wait; call the function it returns when it ends.
+func (p *Pipeline) track() (done func()) {
+	p.mu.Lock()
+	if p.inflight == 0 {
+		p.idle = make(chan struct{})
+	}
+	p.inflight++
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		if p.inflight--; p.inflight == 0 {
+			close(p.idle)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// run is one computation, shared by the requests for its key.
+func (p *Pipeline) run(r *request) (e Entry, err error) {
+	defer p.track()()
+	defer func() {
+		if v := recover(); v != nil {
+			p.cfg.Logger.Error("panic computing an image", "path", r.path, "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("pipeline: panic computing %s: %v", r.path, v)
+		}
+	}()
+
+	// A computation that finished between this request's cache miss and its joining the flight
+	// has stored its result already: computing it again would be waste.
+	if e, _, ok := p.cfg.Cache.Get(r.key); ok {
+		return e, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.parent), p.cfg.Timeout)
+	defer cancel()
+
+	var j *job
+	if r.heavy {
+		if j, err = p.admit(r); err != nil {
+			return Entry{}, err
+		}
+		defer p.finish(j)
+	} else {
+		select {
+		case p.light <- struct{}{}:
+			defer func() { <-p.light }()
+		case <-ctx.Done():
+			return Entry{}, ctx.Err()
+		}
+	}
+
+	start := time.Now()
+	if h := p.cfg.Hooks.OnWorkStart; h != nil {
+		h(r.heavy)
+	}
+	e, cacheable, err := p.compute(ctx, r, j)
+	d := time.Since(start)
+	if h := p.cfg.Hooks.OnWorkEnd; h != nil {
+		h(r.heavy, d, err)
+	}
+	if err != nil {
+		p.cfg.Logger.Debug("image failed", "path", r.path, "key", r.key[:16], "duration", d, "error", err)
+		return Entry{}, err
+	}
+	if cacheable {
+		if err := p.cfg.Cache.Put(r.key, e); err != nil {
+			p.cfg.Logger.Warn("caching an image failed", "path", r.path, "key", r.key[:16], "error", err)
+		}
+	}
+	p.cfg.Logger.Info("image computed", "path", r.path, "key", r.key[:16], "heavy", r.heavy,
+		"duration", d, "bytes", len(e.Body), "cached", cacheable && p.cfg.Cache != nil)
+	return e, nil
+}
+
+// admit reserves a place among the workers and the queue for a heavy computation.
+func (p *Pipeline) admit(r *request) (*job, error) {
+	p.mu.Lock()
+	if p.admitted >= p.cfg.Workers+p.cfg.Queue {
+		p.mu.Unlock()
+		return nil, ErrQueueFull
+	}
+	p.admitted++
+	j := &job{key: r.key, path: r.path, started: time.Now()}
+	p.jobs[r.key] = j
+	depth := p.admitted - p.running
+	p.mu.Unlock()
+	p.queueChanged(depth)
+	return j, nil
+}
+
+// work waits for a worker for j.
+func (p *Pipeline) work(ctx context.Context, j *job) error {
+	select {
+	case p.heavy <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	j.running = true
+	j.started = time.Now()
+	p.running++
+	depth := p.admitted - p.running
+	p.mu.Unlock()
+	p.queueChanged(depth)
+	return nil
+}
+
+// finish gives back j's worker (if it got one) and its place.
+func (p *Pipeline) finish(j *job) {
+	p.mu.Lock()
+	if j.running {
+		p.running--
+		<-p.heavy
+	}
+	p.admitted--
+	delete(p.jobs, j.key)
+	depth := p.admitted - p.running
+	p.mu.Unlock()
+	p.queueChanged(depth)
+}
+
+func (p *Pipeline) queueChanged(depth int) {
+	if h := p.cfg.Hooks.OnQueue; h != nil {
+		h(depth)
+	}
+}
+
+// progress is where a computation's filters report their steps.
+func (j *job) progress(k, n int) {
+	if j != nil {
+		j.step.Store(int64(k))
+		j.total.Store(int64(n))
+	}
+}
