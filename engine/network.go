@@ -302,9 +302,11 @@ func maxPool3x3s2Ceil(x *Node) (*Node, poolState) {
 	return y, st
 }
 
-// maxPoolBackward sends each output's gradient to the input(s) holding the window's maximum.
-// Ties between positive values are measure-zero; ties at zero happen but there the preceding
-// ReLU's gradient is zero anyway, so routing to every tied input agrees with torch's argmax.
+// maxPoolBackward sends each output's gradient to one input, as torch does: the first element of
+// the window, in row-major scan order over the taps, that holds the window's maximum. Flat areas
+// tie many elements of a window; sending the gradient to each of them would multiply it.
+// Overlapping windows add their contributions. The -inf padding of ceil mode never holds a
+// maximum, since every window starts inside the input.
 func maxPoolBackward(st poolState, y, gy *Node) *Node {
 	g := gy.Graph()
 	dims := gy.Shape().Dimensions
@@ -312,11 +314,18 @@ func maxPoolBackward(st poolState, y, gy *Node) *Node {
 	hp, wp := st.padded[0], st.padded[1]
 	zero := ScalarZero(g, gy.DType())
 	zeros := ZerosLike(gy)
-	var sum *Node
+	var sum, taken *Node // taken: the window's maximum was found at an earlier tap
 	for ky := 0; ky < 3; ky++ {
 		for kx := 0; kx < 3; kx++ {
-			routed := Where(Equal(st.taps[ky*3+kx], y), gy, zeros)
-			placed := Pad(routed, zero, backends.PadAxis{},
+			isMax := Equal(st.taps[ky*3+kx], y)
+			first := isMax
+			if taken == nil {
+				taken = isMax
+			} else {
+				first = LogicalAnd(isMax, LogicalNot(taken))
+				taken = LogicalOr(taken, isMax)
+			}
+			placed := Pad(Where(first, gy, zeros), zero, backends.PadAxis{},
 				backends.PadAxis{Start: ky, End: hp - ky - (2*(ho-1) + 1), Interior: 1},
 				backends.PadAxis{Start: kx, End: wp - kx - (2*(wo-1) + 1), Interior: 1})
 			if sum == nil {

@@ -13,7 +13,7 @@ import (
 
 // Version identifies the engine's numerics; it belongs in every cache key of a stylized result,
 // and changes whenever a change here changes the pixels produced.
-const Version = "nst-1"
+const Version = "nst-2"
 
 // Engine runs style transfer on one GoMLX backend. It is safe for concurrent use; GoMLX compiles
 // one graph per image size and keeps it for later calls.
