@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"image/png"
 	"math"
 	"net/url"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/pipeline"
 )
 
@@ -91,48 +93,107 @@ func TestMissingWeightsSayHowToGetThem(t *testing.T) {
 	}
 }
 
-// TestStylizeReproducesGolden runs the reference's golden setup through the command line: exact
-// sizes, 10 Adam steps at lr 3 without decay, clamping every step.
+// goldenRun is one golden pair: its PNGs, the preset its losses were computed with and the
+// reference's loss history.
+type goldenRun struct {
+	name, content, style, preset string
+	history                      []float64
+}
+
+// goldens are the shared photo pair and the engine's tie-heavy procedural pairs.
+func goldens(t *testing.T) []goldenRun {
+	t.Helper()
+	own, err := filepath.Glob(filepath.Join("..", "..", "engine", "testdata", "golden", "*.json"))
+	if err != nil || len(own) == 0 {
+		t.Fatalf("no golden files in engine/testdata/golden: %v", err)
+	}
+	var runs []goldenRun
+	for _, path := range append([]string{shared(t, "golden", "tubingen_starry.json")}, own...) {
+		var g struct {
+			Content, Style string
+			Params         engine.Weights `json:"params"`
+			Adam           struct {
+				LossHistory []float64 `json:"loss_history"`
+			} `json:"adam_lr3_10_iters_from_content"`
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &g); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		r := goldenRun{name: filepath.Base(path), content: filepath.Join(filepath.Dir(path), g.Content),
+			style: filepath.Join(filepath.Dir(path), g.Style), history: g.Adam.LossHistory}
+		for name, w := range engine.Presets {
+			if w == g.Params {
+				r.preset = name
+			}
+		}
+		if r.preset == "" {
+			t.Fatalf("%s: loss weights %+v are no preset's", path, g.Params)
+		}
+		runs = append(runs, r)
+	}
+	return runs
+}
+
+// TestStylizeReproducesGolden runs the reference's golden setup through the command line on
+// every golden pair: exact sizes, 10 Adam steps at lr 3 without decay, clamping every step.
 func TestStylizeReproducesGolden(t *testing.T) {
-	var g struct {
-		Adam struct {
-			LossHistory []float64 `json:"loss_history"`
-		} `json:"adam_lr3_10_iters_from_content"`
-	}
-	raw, err := os.ReadFile(shared(t, "golden", "tubingen_starry.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &g); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	out, rep := filepath.Join(dir, "out.png"), filepath.Join(dir, "report.json")
 	// Flags after the subcommand in any order, one from the environment.
 	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
 	t.Setenv("STYLEPROXY_BACKEND", "go")
 	t.Setenv("STYLEPROXY_CLAMP_UNTIL", "10")
-	code, _, stderr := runCLI(t, "stylize", "--content", shared(t, "golden", "content_tubingen_128x96.png"),
-		"--style", shared(t, "golden", "style_starry_96x80.png"), "--size", "0", "--style-size", "0",
-		"--iters", "10", "--decay-at", "-1", "--preset", "starry_night", "--report", rep, "-o", out)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	for _, g := range goldens(t) {
+		t.Run(g.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out, rep := filepath.Join(dir, "out.png"), filepath.Join(dir, "report.json")
+			code, _, stderr := runCLI(t, "stylize", "--content", g.content, "--style", g.style, "--size", "0", "--style-size", "0",
+				"--iters", "10", "--decay-at", "-1", "--preset", g.preset, "--report", rep, "-o", out)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			checkGoldenReport(t, rep, pngSize(t, g.content), g.history)
+			if st, err := os.Stat(out); err != nil || st.Size() == 0 {
+				t.Errorf("no output image: %v", err)
+			}
+		})
 	}
+}
+
+// pngSize is a PNG's [height, width], as the report gives the content's shape.
+func pngSize(t *testing.T, path string) [2]int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [2]int{cfg.Height, cfg.Width}
+}
+
+func checkGoldenReport(t *testing.T, path string, shape [2]int, history []float64) {
+	t.Helper()
 	var r report
-	raw, err = os.ReadFile(rep)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.ContentShape != [2]int{96, 128} || r.Backend == "" || !(r.Seconds > 0) || !(r.ItersPerSecond > 0) {
-		t.Errorf("report %+v: want content_shape [96 128], a backend and positive timings", r)
+	if r.ContentShape != shape || r.Backend == "" || !(r.Seconds > 0) || !(r.ItersPerSecond > 0) {
+		t.Errorf("report %+v: want content_shape %v, a backend and positive timings", r, shape)
 	}
-	if len(r.LossHistory) != len(g.Adam.LossHistory) {
-		t.Fatalf("%d losses, want %d", len(r.LossHistory), len(g.Adam.LossHistory))
+	if len(r.LossHistory) != len(history) {
+		t.Fatalf("%d losses, want %d", len(r.LossHistory), len(history))
 	}
-	for i, want := range g.Adam.LossHistory {
+	for i, want := range history {
 		tol := 0.05
 		if i < 2 {
 			tol = 1e-3
@@ -141,9 +202,6 @@ func TestStylizeReproducesGolden(t *testing.T) {
 		if math.Abs(got.Total-want) > tol*want || math.Abs(got.Content+got.Style+got.TV-got.Total) > 1e-6*got.Total {
 			t.Errorf("loss before step %d: %+v, want total %.7g within %g", i, got, want, tol)
 		}
-	}
-	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
-		t.Errorf("no output image: %v", err)
 	}
 }
 
