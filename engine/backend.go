@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/default" // registers XLA (where it builds) and simplego ("go")
 )
+
+// ErrUnknownBackend is returned for a backend spec naming no backend compiled into the binary;
+// it is the caller's mistake, not a failure of the machine.
+var ErrUnknownBackend = errors.New("unknown backend")
 
 // BackendAuto uses GoMLX's XLA backend where a PJRT plugin is installed (CUDA, then CPU) and the
 // pure-Go backend otherwise.
@@ -31,6 +36,9 @@ const BackendAuto = "auto"
 func NewBackend(spec string) (backends.Backend, error) {
 	spec = strings.TrimSpace(spec)
 	if spec != "" && spec != BackendAuto {
+		if err := CheckBackendSpec(spec); err != nil {
+			return nil, err
+		}
 		if isCUDASpec(spec) {
 			quickAutotune()
 		}
@@ -112,6 +120,19 @@ func quickAutotune() {
 		return
 	}
 	_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" --xla_gpu_autotune_level=0"))
+}
+
+// CheckBackendSpec refuses a spec naming no compiled-in backend (on which GoMLX would panic), so
+// that callers can report the typo before any slower work.
+func CheckBackendSpec(spec string) error {
+	spec = strings.TrimSpace(spec)
+	if spec == "" || spec == BackendAuto {
+		return nil
+	}
+	if name, _, _ := strings.Cut(spec, ":"); !slices.Contains(backends.List(), name) {
+		return fmt.Errorf("engine: %w %q (want auto, go, xla:cpu or xla:cuda)", ErrUnknownBackend, spec)
+	}
+	return nil
 }
 
 func firstLine(s string) string {

@@ -9,6 +9,9 @@ import (
 // the user cache; see weights.Resolve), loads them and opens an engine on the backend named by
 // backendSpec. The engine itself reads no environment: finding files is the caller's business.
 func OpenEngine(weightsFlag, backendSpec string) (*engine.Engine, *weights.Checkpoint, error) {
+	if err := engine.CheckBackendSpec(backendSpec); err != nil {
+		return nil, nil, err // a typo is reported first, however the weights stand
+	}
 	path, err := weights.Resolve(weightsFlag)
 	if err != nil {
 		return nil, nil, err

@@ -8,6 +8,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/weights"
 )
 
 // usageError marks bad input: the command exits with status 2 instead of 1.
@@ -17,6 +20,17 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func badInput(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// engineInputError marks the errors of opening the engine that the flags caused as bad input: an
+// unknown --backend, and a checkpoint named by --weights that is damaged or not SqueezeNet's. A
+// damaged copy in the user cache stays a failure (`weights fetch` replaces it).
+func engineInputError(err error, weightsFlag string) error {
+	if errors.Is(err, engine.ErrUnknownBackend) ||
+		weightsFlag != "" && (errors.Is(err, weights.ErrNotCheckpoint) || errors.Is(err, weights.ErrNotSqueezeNet)) {
+		return usageError{err}
+	}
+	return err
+}
 
 // command is one subcommand: its flags (each with an environment fallback) and what it runs.
 type command struct {

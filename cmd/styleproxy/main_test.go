@@ -43,6 +43,12 @@ func TestStylizeRefusesBadInput(t *testing.T) {
 	empty := filepath.Join(dir, "empty.png")
 	os.WriteFile(notImage, []byte("this is not a picture"), 0o644)
 	os.WriteFile(empty, nil, 0o644)
+	damaged := filepath.Join(dir, "damaged.pth")
+	ck, err := os.ReadFile(shared(t, "weights", "squeezenet1_1_features.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(damaged, ck[:len(ck)/3], 0o644) // a download cut short
 	content := shared(t, "images", "tubingen.jpg")
 	style := shared(t, "images", "starry_night.jpg")
 	out := filepath.Join(dir, "out.png")
@@ -64,6 +70,9 @@ func TestStylizeRefusesBadInput(t *testing.T) {
 		{"unknown flag", []string{"--content", content, "--style", style, "-o", out, "--colour", "red"}, "colour"},
 		{"bad init", []string{"--content", content, "--style", style, "-o", out, "--init", "zeros"}, "init"},
 		{"negative iterations", []string{"--content", content, "--style", style, "-o", out, "--iters", "-1"}, "--iters"},
+		{"unknown backend", []string{"--content", content, "--style", style, "-o", out, "--backend", "bogus"}, `unknown backend "bogus"`},
+		{"backend without its family", []string{"--content", content, "--style", style, "-o", out, "--backend", "cuda"}, `unknown backend "cuda"`},
+		{"damaged checkpoint", []string{"--content", content, "--style", style, "-o", out, "--weights", damaged}, "not a PyTorch checkpoint"},
 		{"stray argument", []string{"extra", "--content", content, "--style", style, "-o", out}, `unexpected argument "extra"`},
 	}
 	for _, tc := range tests {
@@ -279,5 +288,22 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 				t.Errorf("README does not document %s's flag `%s%s`", c.name, dashes, f.Name)
 			}
 		})
+	}
+}
+
+// TestEveryCommandRefusesAnUnknownBackend: each command that opens the engine answers an unknown
+// --backend with one line and status 2, not GoMLX's panic.
+func TestEveryCommandRefusesAnUnknownBackend(t *testing.T) {
+	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
+	data, src := t.TempDir(), t.TempDir()
+	for _, args := range [][]string{
+		{"version", "--backend", "cuda"},
+		{"styles", "add", "starry", shared(t, "golden", "style_starry_96x80.png"), "--style-size", "0", "--data", data, "--backend", "bogus"},
+		{"serve", "--data", data, "--source", src, "--addr", "127.0.0.1:0", "--backend", "bogus"},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "unknown backend") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line saying the backend is unknown", args, code, stderr)
+		}
 	}
 }

@@ -55,7 +55,7 @@ func serveCommand() *command {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 		srv, err := server.New(cfg)
 		if err != nil {
-			return err
+			return engineInputError(err, cfg.Weights)
 		}
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {

@@ -67,7 +67,7 @@ func stylesAddCommand() *command {
 		// input is refused at once.
 		tc := &lazyEngine{open: func() (*engine.Engine, error) {
 			e, _, err := server.OpenEngine(*wf, *backend)
-			return e, err
+			return e, engineInputError(err, *wf)
 		}}
 		lib, err := styles.Open(*data, tc, stylesLogger())
 		if err != nil {

@@ -195,7 +195,7 @@ func runStylize(f stylizeFlags) error {
 	format, _ := imaging.FormatFromExt(f.out)
 	eng, _, err := server.OpenEngine(f.weights, f.backend)
 	if err != nil {
-		return err
+		return engineInputError(err, f.weights)
 	}
 	content, err := loadForEngine(f.content, f.size)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +21,9 @@ func versionCommand() *command {
 		}
 		fmt.Fprintf(c.out, "styleproxy %s (engine %s)\n", version, engine.Version)
 		b, err := engine.NewBackend(*backend)
+		if errors.Is(err, engine.ErrUnknownBackend) {
+			return usageError{err}
+		}
 		if err != nil {
 			fmt.Fprintf(c.out, "backend: unavailable: %v\n", err)
 		} else {
@@ -32,7 +36,7 @@ func versionCommand() *command {
 		}
 		ck, err := weights.Load(path)
 		if err != nil {
-			return err
+			return engineInputError(err, *wf)
 		}
 		fmt.Fprintf(c.out, "weights: %s sha256:%s\n", path, ck.Hash)
 		return nil
