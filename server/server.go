@@ -27,40 +27,41 @@ import (
 	"github.com/styleproxy/styleproxy/weights"
 )
 
-// Config is everything `styleproxy serve` can be told (each field is a flag).
+// Config is everything `styleproxy serve` can be told: each tagged field is a flag of that
+// name (the CLI reads the tags), with DefaultConfig's value as its default.
 type Config struct {
-	Addr    string
-	DataDir string
-	Source  string // a folder, or an http(s) origin URL
-	Weights string
-	Backend string
+	Addr    string `help:"listen address"`
+	DataDir string `name:"data" help:"data folder: the style library, and the disk cache unless --cache-dir"`
+	Source  string `help:"where /img/{path} comes from: a folder, or an http(s) origin URL"`
+	Weights string `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
+	Backend string `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
 
-	Workers int
-	Queue   int
-	Timeout time.Duration
+	Workers int           `help:"stylizations running at once"`
+	Queue   int           `help:"stylizations waiting for a worker (0 = none); beyond that requests get 503"`
+	Timeout time.Duration `help:"time limit for a request's work (504 after it)"`
 
-	MaxIters     int
-	DefaultIters int
-	MaxWorkPx    int
-	MaxOutputPx  int
+	MaxIters     int `help:"largest iters a URL may ask for"`
+	DefaultIters int `help:"iters when a URL gives none"`
+	MaxWorkPx    int `help:"longest side the optimisation runs at; larger outputs are scaled up"`
+	MaxOutputPx  int `help:"largest w or h a URL may ask for"`
 
-	MaxSourceMB         int
-	MaxSourceMP         int
-	AllowPrivateSources bool
+	MaxSourceMB         int  `name:"max-source-mb" help:"largest source image in MB"`
+	MaxSourceMP         int  `name:"max-source-mp" help:"largest source image in megapixels (checked before decoding)"`
+	AllowPrivateSources bool `help:"let an HTTP origin resolve to loopback, private or link-local addresses"`
 
-	CacheMemMB   int
-	CacheDir     string // default DataDir/cache
-	CacheDiskMB  int
-	CacheControl string
+	CacheMemMB   int    `name:"cache-mem-mb" help:"in-memory cache budget in MB (0 = off)"`
+	CacheDir     string `placeholder:"DIR" help:"disk cache folder (default DATA/cache)"`
+	CacheDiskMB  int    `name:"cache-disk-mb" help:"disk cache budget in MB (0 = off)"`
+	CacheControl string `help:"Cache-Control header of image responses"`
 
-	SigningKey     string // also from SigningKeyFile
-	SigningKeyFile string
-	AdminToken     string // STYLEPROXY_ADMIN_TOKEN
-	AdminTokenFile string
-	MaxUploadMB    int
-	MaxUploadMP    int
+	SigningKey     string `help:"require URLs signed with this key (prefer the environment variable or --signing-key-file)"`
+	SigningKeyFile string `placeholder:"FILE" help:"read the signing key from this file"`
+	AdminToken     string `help:"bearer token for /admin (prefer the environment variable or --admin-token-file; unset = admin API off)"`
+	AdminTokenFile string `placeholder:"FILE" help:"read the admin token from this file"`
+	MaxUploadMB    int    `name:"max-upload-mb" help:"largest style upload in MB"`
+	MaxUploadMP    int    `name:"max-upload-mp" help:"largest style upload in megapixels"`
 
-	Logger *slog.Logger
+	Logger *slog.Logger `kong:"-"`
 }
 
 // DefaultConfig is what `serve` runs with when no flag says otherwise.

@@ -79,15 +79,23 @@ func resolveOptions(o AddOptions) (settings, error) {
 	if s.preset == "" {
 		s.preset = DefaultPreset
 	}
-	w, ok := engine.Presets[s.preset]
-	if !ok {
-		return s, fmt.Errorf("%w: unknown preset %q (known: %s)", ErrInvalidOptions, s.preset, strings.Join(PresetNames(), ", "))
-	}
 	switch {
 	case s.size < 0 || s.size > MaxStyleSize:
 		return s, fmt.Errorf("%w: style size must be between 0 and %d, got %d", ErrInvalidOptions, MaxStyleSize, s.size)
 	case s.size != 0 && s.size < engine.MinSide:
 		return s, fmt.Errorf("%w: style size must be at least %d (or 0 for the image's own size), got %d", ErrInvalidOptions, engine.MinSide, s.size)
+	}
+	w, err := ResolveWeights(s.preset, o.Content, o.Style, o.TV)
+	s.weights = w
+	return s, err
+}
+
+// ResolveWeights starts from the preset's loss weights and applies the overrides that are not
+// nil, checking each against MaxWeight. Errors wrap ErrInvalidOptions.
+func ResolveWeights(preset string, content *float64, style *[4]float64, tv *float64) (engine.Weights, error) {
+	w, ok := engine.Presets[preset]
+	if !ok {
+		return w, fmt.Errorf("%w: unknown preset %q (known: %s)", ErrInvalidOptions, preset, strings.Join(PresetNames(), ", "))
 	}
 	check := func(what string, v float64) error {
 		if !(v >= 0 && v <= MaxWeight) {
@@ -95,28 +103,27 @@ func resolveOptions(o AddOptions) (settings, error) {
 		}
 		return nil
 	}
-	if o.Content != nil {
-		if err := check("content weight", *o.Content); err != nil {
-			return s, err
+	if content != nil {
+		if err := check("content weight", *content); err != nil {
+			return w, err
 		}
-		w.Content = *o.Content
+		w.Content = *content
 	}
-	if o.TV != nil {
-		if err := check("TV weight", *o.TV); err != nil {
-			return s, err
+	if tv != nil {
+		if err := check("TV weight", *tv); err != nil {
+			return w, err
 		}
-		w.TV = *o.TV
+		w.TV = *tv
 	}
-	if o.Style != nil {
-		for i, v := range o.Style {
+	if style != nil {
+		for i, v := range style {
 			if err := check(fmt.Sprintf("style weight %d", i+1), v); err != nil {
-				return s, err
+				return w, err
 			}
 		}
-		w.Style = *o.Style
+		w.Style = *style
 	}
-	s.weights = w
-	return s, nil
+	return w, nil
 }
 
 // prepared is everything a registration writes, computed before anything is written.

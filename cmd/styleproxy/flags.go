@@ -2,13 +2,12 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"os"
-	"sort"
-	"strings"
+	"reflect"
+	"strconv"
+	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/weights"
 )
@@ -32,81 +31,48 @@ func engineInputError(err error, weightsFlag string) error {
 	return err
 }
 
-// command is one subcommand: its flags (each with an environment fallback) and what it runs.
-type command struct {
-	name, args, summary string
-	flags               *flag.FlagSet
-	run                 func(positional []string) error
-	// out is where the command prints its results (stdout, or a buffer in tests).
-	out io.Writer
-}
-
-func newCommand(name, args, summary string) *command {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return &command{name: name, args: args, summary: summary, flags: fs, out: os.Stdout}
-}
-
-// envName is a flag's environment fallback: --max-iters reads STYLEPROXY_MAX_ITERS.
-func envName(flagName string) string {
-	return "STYLEPROXY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// parse applies environment fallbacks, then the command line, where flags may come before, after
-// or between positional arguments ("--" ends the flags).
-func (c *command) parse(args []string) ([]string, error) {
-	var envErr error
-	c.flags.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = badInput("%s=%q: %v", envName(f.Name), v, err)
-			}
+// defaultsFromValues makes the value a flag's field holds before parsing its default, so the
+// defaults live in one place (server.DefaultConfig, engine.DefaultOptions) rather than in tags.
+// kong would otherwise zero the field before applying the command line.
+func defaultsFromValues(k *kong.Kong) error {
+	return kong.Visit(k.Model, func(n kong.Visitable, next kong.Next) error {
+		if f, ok := n.(*kong.Flag); ok && !f.HasDefault && f.Target.IsValid() && !f.Target.IsZero() {
+			f.HasDefault, f.Default = true, formatDefault(f.Target)
 		}
+		return next(nil)
 	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	var positional []string
-	for {
-		if err := c.flags.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, badInput("%s: %v (see styleproxy %s --help)", c.name, err, c.name)
-		}
-		rest := c.flags.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
 }
 
-// usage lists the command's flags, each with its environment variable and default.
-func (c *command) usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: styleproxy %s %s\n\n%s\n", c.name, c.args, c.summary)
-	var lines []string
-	c.flags.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		head := "  --" + f.Name
-		if len(f.Name) == 1 {
-			head = "  -" + f.Name
-		}
-		if name != "" {
-			head += " " + name
-		}
-		def := ""
-		if f.DefValue != "" {
-			def = fmt.Sprintf(", default %s", f.DefValue)
-		}
-		lines = append(lines, fmt.Sprintf("%s\n      %s (env %s%s)", head, usage, envName(f.Name), def))
-	})
-	sort.Strings(lines)
-	if len(lines) > 0 {
-		fmt.Fprintf(w, "\nFlags:\n%s\n", strings.Join(lines, "\n"))
+func formatDefault(v reflect.Value) string {
+	if d, ok := v.Interface().(time.Duration); ok {
+		return d.String()
 	}
+	return fmt.Sprint(v.Interface())
+}
+
+// autoInt is an integer flag whose default, "auto", is derived from other flags.
+type autoInt struct {
+	v    int
+	auto bool
+}
+
+func (a autoInt) String() string {
+	if a.auto {
+		return "auto"
+	}
+	return fmt.Sprint(a.v)
+}
+
+func (a *autoInt) UnmarshalText(b []byte) error {
+	s := string(b)
+	if s == "auto" {
+		*a = autoInt{auto: true}
+		return nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want an integer or auto, got %q", s)
+	}
+	*a = autoInt{v: v}
+	return nil
 }

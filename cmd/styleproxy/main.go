@@ -4,21 +4,43 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/alecthomas/kong"
+
+	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/styles"
+	"github.com/styleproxy/styleproxy/weights"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
 
-func commands() []*command {
-	return []*command{serveCommand(), stylizeCommand(), signCommand(), stylesAddCommand(), stylesListCommand(), stylesRmCommand(), weightsFetchCommand(), versionCommand()}
+// cli is the command tree. Each command's flags are its struct's fields; a command runs through
+// its Run method.
+type cli struct {
+	Version kong.VersionFlag `help:"print the version and exit" env:"-"`
+
+	Serve   serveCmd   `cmd:"" help:"Serve restyled images over HTTP: the origin a CDN pulls from."`
+	Stylize stylizeCmd `cmd:"" help:"Paint a content image in the style of another (the reference algorithm, run once)."`
+	Sign    signCmd    `cmd:"" help:"Print URL (a full URL or /img/path?query) signed for a server run with --signing-key."`
+	Styles  struct {
+		Add  stylesAddCmd  `cmd:"" help:"Register IMAGE as the style NAME, computing its Gram targets once (serve picks it up live)."`
+		List stylesListCmd `cmd:"" help:"List the registered styles: a table, or JSON with --json."`
+		Rm   stylesRmCmd   `cmd:"" help:"Remove the style NAME from the library."`
+	} `cmd:"" help:"Manage the style library: add, list, rm."`
+	Weights struct {
+		Fetch weightsFetchCmd `cmd:"" help:"Download torchvision's SqueezeNet 1.1 checkpoint into the user cache, checking its SHA-256."`
+	} `cmd:"" help:"Manage the network weights: fetch."`
+	VersionCmd versionCmd `cmd:"" name:"version" help:"Print the version, the GoMLX backend in use and the weights' hash."`
 }
+
+// stdio is where commands print their results (the process's stdout, or a buffer in tests).
+type stdio struct{ out io.Writer }
 
 func main() {
 	imaging.Startup()
@@ -29,63 +51,86 @@ func main() {
 
 // run executes one command line and returns the process's exit status: 0 on success, 2 for bad
 // input, 1 for other failures, with the error as one line on stderr.
-func run(args []string, stdout, stderr io.Writer) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		mainUsage(stdout, cmds)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	bare := len(args) == 0
+	switch {
+	case bare:
+		args = []string{"--help"}
+	case args[0] == "help": // "styleproxy help styles add" is "styleproxy styles add --help"
+		args = append(args[1:len(args):len(args)], "--help")
 	}
-	name := args[0]
-	rest := args[1:]
-	// Two-word commands ("weights fetch").
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		for _, c := range cmds {
-			if c.name == name+" "+rest[0] {
-				name, rest = c.name, rest[1:]
-				break
+	// kong calls exit after --help and --version; unwinding to here lets run return the status
+	// instead of ending the process (and the tests).
+	type exited struct{ code int }
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(exited)
+			if !ok {
+				panic(r)
+			}
+			code = e.code
+			if bare {
+				code = 2
 			}
 		}
+	}()
+	parser, err := newParser(newCLI(), stdout, stderr, func(c int) { panic(exited{c}) })
+	if err != nil { // a mistake in the command tree's tags
+		fmt.Fprintf(stderr, "styleproxy: %s\n", oneLine(err.Error()))
+		return 1
 	}
-	for _, c := range cmds {
-		if c.name != name {
-			continue
-		}
-		c.out = stdout
-		positional, err := c.parse(rest)
-		if errors.Is(err, flag.ErrHelp) {
-			c.usage(stdout)
-			return 0
-		}
-		if err == nil {
-			err = c.run(positional)
-		}
-		if err == nil {
-			return 0
-		}
-		fmt.Fprintf(stderr, "styleproxy %s: %s\n", c.name, oneLine(err.Error()))
-		var ue usageError
-		if errors.As(err, &ue) {
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", commandPath(err), oneLine(err.Error()))
+		return 2
+	}
+	if err := ctx.Run(&stdio{out: stdout}); err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", ctx.Selected().FullPath(), oneLine(err.Error()))
+		if errors.As(err, new(usageError)) {
 			return 2
 		}
 		return 1
 	}
-	fmt.Fprintf(stderr, "styleproxy: unknown command %q (see styleproxy --help)\n", strings.Join(args[:min(2, len(args))], " "))
-	return 2
+	return 0
 }
 
-func mainUsage(w io.Writer, cmds []*command) {
-	fmt.Fprintln(w, "styleproxy restyles images with neural style transfer.\n\nUsage: styleproxy COMMAND [ARGS] [FLAGS]\n\nCommands:")
-	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+// newCLI is the command tree with each flag's default in its field.
+func newCLI() *cli {
+	root := &cli{Serve: newServeCmd(), Stylize: newStylizeCmd(), VersionCmd: versionCmd{Backend: engine.BackendAuto}}
+	root.Styles.Add = newStylesAddCmd()
+	root.Weights.Fetch.URL = weights.OfficialURL
+	return root
+}
+
+func newParser(root *cli, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
+	return kong.New(root,
+		kong.Name("styleproxy"),
+		kong.Description("styleproxy restyles images with neural style transfer.\n\n"+
+			"Most flags may also be given as environment variables, shown beside them ($STYLEPROXY_<FLAG>); "+
+			"the command line wins. \"styleproxy COMMAND --help\" lists a command's flags."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(exit),
+		kong.WithHyphenPrefixedParameters(true), // "--decay-at -1" is a value, not a flag
+		kong.Vars{
+			"version":        fmt.Sprintf("styleproxy %s (engine %s)", version, engine.Version),
+			"presets":        strings.Join(styles.PresetNames(), ","),
+			"default_preset": styles.DefaultPreset,
+		},
+		kong.DefaultEnvars("STYLEPROXY"),
+		kong.PostBuild(defaultsFromValues),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+}
+
+// commandPath names the command a parse error is about ("styleproxy styles add").
+func commandPath(err error) string {
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil {
+		if n := pe.Context.Selected(); n != nil {
+			return n.FullPath()
+		}
 	}
-	fmt.Fprintln(w, "\nEvery flag may also be given as an environment variable STYLEPROXY_<FLAG> (e.g. --max-iters as\nSTYLEPROXY_MAX_ITERS); the command line wins. \"styleproxy COMMAND --help\" lists a command's flags.")
-	for _, c := range cmds {
-		fmt.Fprintln(w)
-		c.usage(w)
-	}
+	return "styleproxy"
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
+	"fmt"
 	"image/png"
+	"io"
 	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/alecthomas/kong"
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/pipeline"
 )
@@ -63,17 +66,20 @@ func TestStylizeRefusesBadInput(t *testing.T) {
 		{"absurd size", []string{"--content", content, "--style", style, "-o", out, "--size", "100000"}, "--size must be between 0 and 4096"},
 		{"negative style size", []string{"--content", content, "--style", style, "-o", out, "--style-size", "-3"}, "--style-size"},
 		{"size below the network's minimum", []string{"--content", content, "--style", style, "-o", out, "--size", "8"}, "at least 27"},
-		{"unknown preset", []string{"--content", content, "--style", style, "-o", out, "--preset", "mona_lisa"}, `unknown preset "mona_lisa"`},
+		{"unknown preset", []string{"--content", content, "--style", style, "-o", out, "--preset", "mona_lisa"}, `--preset must be one of "composition_vii","starry_night","the_scream" but got "mona_lisa"`},
 		{"three style weights", []string{"--content", content, "--style", style, "-o", out, "--style-weights", "1,2,3"}, "needs 4"},
-		{"unknown output format", []string{"--content", content, "--style", style, "-o", filepath.Join(dir, "out.xyz")}, "-o"},
-		{"missing -o", []string{"--content", content, "--style", style}, "-o is required"},
-		{"unknown flag", []string{"--content", content, "--style", style, "-o", out, "--colour", "red"}, "colour"},
-		{"bad init", []string{"--content", content, "--style", style, "-o", out, "--init", "zeros"}, "init"},
+		{"unknown output format", []string{"--content", content, "--style", style, "-o", filepath.Join(dir, "out.xyz")}, "--output"},
+		{"missing -o", []string{"--content", content, "--style", style}, "missing flags: --output"},
+		{"unknown flag", []string{"--content", content, "--style", style, "-o", out, "--colour", "red"}, "unknown flag --colour"},
+		{"bad init", []string{"--content", content, "--style", style, "-o", out, "--init", "zeros"}, "--init must be one of"},
+		{"negative content weight", []string{"--content", content, "--style", style, "-o", out, "--content-weight", "-1"}, "--content-weight"},
+		{"style weight not a number", []string{"--content", content, "--style", style, "-o", out, "--style-weights", "1,x,3,4"}, "--style-weights"},
+		{"decay-at not a number", []string{"--content", content, "--style", style, "-o", out, "--decay-at", "soon"}, "--decay-at"},
 		{"negative iterations", []string{"--content", content, "--style", style, "-o", out, "--iters", "-1"}, "--iters"},
 		{"unknown backend", []string{"--content", content, "--style", style, "-o", out, "--backend", "bogus"}, `unknown backend "bogus"`},
 		{"backend without its family", []string{"--content", content, "--style", style, "-o", out, "--backend", "cuda"}, `unknown backend "cuda"`},
 		{"damaged checkpoint", []string{"--content", content, "--style", style, "-o", out, "--weights", damaged}, "not a PyTorch checkpoint"},
-		{"stray argument", []string{"extra", "--content", content, "--style", style, "-o", out}, `unexpected argument "extra"`},
+		{"stray argument", []string{"extra", "--content", content, "--style", style, "-o", out}, "unexpected argument extra"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,38 +220,100 @@ func checkGoldenReport(t *testing.T, path string, shape [2]int, history []float6
 	}
 }
 
-func TestHelpListsEveryFlagWithItsEnvironmentVariable(t *testing.T) {
-	code, stdout, _ := runCLI(t, "--help")
-	if code != 0 {
-		t.Fatalf("exit %d", code)
+// commandFlags is every command ("styles add") with its flags, from the command tree itself.
+func commandFlags(t *testing.T) map[string][]*kong.Flag {
+	t.Helper()
+	p, err := newParser(newCLI(), io.Discard, io.Discard, func(int) {})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range commands() {
-		c.flags.VisitAll(func(f *flag.Flag) {
-			if !strings.Contains(stdout, envName(f.Name)) {
-				t.Errorf("help lacks %s's flag --%s (%s)", c.name, f.Name, envName(f.Name))
+	cmds := map[string][]*kong.Flag{}
+	for _, n := range p.Model.Leaves(false) {
+		name := strings.TrimPrefix(n.FullPath(), "styleproxy ")
+		for _, group := range n.AllFlags(false) {
+			for _, f := range group {
+				if f.Name != "help" {
+					cmds[name] = append(cmds[name], f)
+				}
 			}
-		})
+		}
+	}
+	if len(cmds) < 8 {
+		t.Fatalf("only %d commands: %v", len(cmds), cmds)
+	}
+	return cmds
+}
+
+// noEnvironment are the flags without a STYLEPROXY_ fallback: a run's own inputs and outputs and
+// one-off switches, which a variable left in the environment must not fill in.
+var noEnvironment = map[string]bool{"version": true, "content": true, "style": true, "output": true,
+	"report": true, "replace": true, "json": true, "url": true, "dest": true}
+
+func TestEveryFlagHasHelpAndTheRightEnvironmentVariable(t *testing.T) {
+	for name, flags := range commandFlags(t) {
+		code, stdout, stderr := runCLI(t, append(strings.Fields(name), "--help")...)
+		if code != 0 || stderr != "" {
+			t.Errorf("%s --help: exit %d, stderr %q", name, code, stderr)
+		}
+		for _, f := range flags {
+			want := []string{"STYLEPROXY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}
+			if noEnvironment[f.Name] {
+				want = nil
+			}
+			if !slices.Equal(f.Envs, want) {
+				t.Errorf("%s --%s: environment %v, want %v", name, f.Name, f.Envs, want)
+			}
+			if !strings.Contains(stdout, "--"+f.Name) {
+				t.Errorf("%s --help lacks --%s", name, f.Name)
+			}
+			for _, e := range f.Envs {
+				if !strings.Contains(stdout, "$"+e) {
+					t.Errorf("%s --help lacks --%s's %s", name, f.Name, e)
+				}
+			}
+		}
+	}
+	for _, group := range [][]string{{"--help"}, {"styles", "--help"}, {"weights", "--help"}, {"help", "styles", "add"}} {
+		if code, stdout, _ := runCLI(t, group...); code != 0 || !strings.Contains(stdout, "Usage: styleproxy") {
+			t.Errorf("%v: exit %d, %q", group, code, stdout)
+		}
+	}
+	if code, stdout, _ := runCLI(t); code != 2 || !strings.Contains(stdout, "styles add") {
+		t.Errorf("no command: exit %d, %q; want the usage and status 2", code, stdout)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "--version")
+	if code != 0 || stdout != "styleproxy "+version+" (engine "+engine.Version+")\n" || stderr != "" {
+		t.Errorf("--version: exit %d, %q, %q", code, stdout, stderr)
 	}
 }
 
 func TestFlagsMayFollowPositionalArguments(t *testing.T) {
-	c := newCommand("x", "", "")
-	n := c.flags.Int("max-iters", 5, "")
-	t.Setenv("STYLEPROXY_MAX_ITERS", "7")
-	pos, err := c.parse([]string{"a", "--max-iters", "9", "b"})
-	if err != nil || *n != 9 || strings.Join(pos, ",") != "a,b" {
-		t.Errorf("parse: %v, max-iters %d, positional %v; want 9 and [a b]", err, *n, pos)
+	t.Setenv("STYLEPROXY_DATA", "from-env")
+	t.Setenv("STYLEPROXY_STYLE_SIZE", "77")
+	root := newCLI()
+	p, err := newParser(root, io.Discard, io.Discard, func(int) {})
+	if err != nil {
+		t.Fatal(err)
 	}
-	c2 := newCommand("x", "", "")
-	n2 := c2.flags.Int("max-iters", 5, "")
-	if _, err := c2.parse(nil); err != nil || *n2 != 7 {
-		t.Errorf("env fallback: %v, max-iters %d; want 7", err, *n2)
+	if _, err := p.Parse([]string{"styles", "add", "x", "--tv-weight", "-0.5", "img.png", "--data", "d", "--style-weights", "1,2,3,4"}); err != nil {
+		t.Fatal(err)
 	}
-	t.Setenv("STYLEPROXY_MAX_ITERS", "many")
-	c3 := newCommand("x", "", "")
-	c3.flags.Int("max-iters", 5, "")
-	if _, err := c3.parse(nil); err == nil || !strings.Contains(err.Error(), "STYLEPROXY_MAX_ITERS") {
-		t.Errorf("bad env value: %v; want an error naming STYLEPROXY_MAX_ITERS", err)
+	a := root.Styles.Add
+	if a.Name != "x" || a.Image != "img.png" || a.Data != "d" || *a.TVWeight != -0.5 || a.StyleSize != 77 ||
+		!slices.Equal(a.StyleWeights, []float64{1, 2, 3, 4}) || a.ContentWeight != nil || a.Preset != "starry_night" {
+		t.Errorf("parsed %+v", a)
+	}
+	if _, err := p.Parse([]string{"styles", "rm", "--", "--odd"}); err != nil || root.Styles.Rm.Name != "--odd" || root.Styles.Rm.Data != "from-env" {
+		t.Errorf("after --: %v, %+v", err, root.Styles.Rm)
+	}
+
+	t.Setenv("STYLEPROXY_STYLE_SIZE", "many")
+	code, _, stderr := runCLI(t, "styles", "add", "x", "img.png")
+	if code != 2 || !strings.Contains(stderr, "STYLEPROXY_STYLE_SIZE") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("bad environment value: exit %d, %q; want status 2 naming STYLEPROXY_STYLE_SIZE", code, stderr)
 	}
 }
 
@@ -275,19 +343,18 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(raw)
-	for _, c := range commands() {
-		if !strings.Contains(readme, "styleproxy "+c.name) && !strings.Contains(readme, "`styleproxy "+strings.Split(c.name, " ")[0]) {
-			t.Errorf("README does not mention the command %q", c.name)
+	for name, flags := range commandFlags(t) {
+		if !strings.Contains(readme, "styleproxy "+name) && !strings.Contains(readme, "`styleproxy "+strings.Fields(name)[0]) {
+			t.Errorf("README does not mention the command %q", name)
 		}
-		c.flags.VisitAll(func(f *flag.Flag) {
-			dashes := "--"
-			if len(f.Name) == 1 {
-				dashes = "-"
+		for _, f := range flags {
+			if !strings.Contains(readme, "`--"+f.Name+"`") {
+				t.Errorf("README does not document %s's flag `--%s`", name, f.Name)
 			}
-			if !strings.Contains(readme, "`"+dashes+f.Name+"`") {
-				t.Errorf("README does not document %s's flag `%s%s`", c.name, dashes, f.Name)
+			if f.Short != 0 && !strings.Contains(readme, fmt.Sprintf("`-%c`", f.Short)) {
+				t.Errorf("README does not document %s's flag `-%c`", name, f.Short)
 			}
-		})
+		}
 	}
 }
 

@@ -118,9 +118,9 @@ func TestStylesCommandsRefuseBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"add: no arguments", []string{"styles", "add"}, "want NAME IMAGE"},
-		{"add: one argument", []string{"styles", "add", "x"}, "want NAME IMAGE"},
-		{"add: three arguments", []string{"styles", "add", "x", style, "y"}, "want NAME IMAGE"},
+		{"add: no arguments", []string{"styles", "add"}, `expected "<name> <image>"`},
+		{"add: one argument", []string{"styles", "add", "x"}, `expected "<image>"`},
+		{"add: three arguments", []string{"styles", "add", "x", style, "y"}, "unexpected argument y"},
 		{"add: invalid name", []string{"styles", "add", "Starry Night", style}, "invalid style name"},
 		{"add: name with a slash", []string{"styles", "add", "../x", style}, "invalid style name"},
 		{"add: missing file", []string{"styles", "add", "x", filepath.Join(dir, "nope.jpg")}, "no such file"},
@@ -128,18 +128,18 @@ func TestStylesCommandsRefuseBadInput(t *testing.T) {
 		{"add: empty file", []string{"styles", "add", "x", empty}, "empty"},
 		{"add: svg", []string{"styles", "add", "x", tiny}, "unsupported"},
 		{"add: a folder", []string{"styles", "add", "x", dir}, "not a regular file"},
-		{"add: unknown preset", []string{"styles", "add", "x", style, "--preset", "mona_lisa"}, `unknown preset "mona_lisa"`},
+		{"add: unknown preset", []string{"styles", "add", "x", style, "--preset", "mona_lisa"}, `--preset must be one of "composition_vii","starry_night","the_scream" but got "mona_lisa"`},
 		{"add: three style weights", []string{"styles", "add", "x", style, "--style-weights", "1,2,3"}, "needs 4"},
 		{"add: negative TV weight", []string{"styles", "add", "x", style, "--tv-weight", "-2"}, "--tv-weight"},
 		{"add: style size below the minimum", []string{"styles", "add", "x", style, "--style-size", "5"}, "at least 27"},
 		{"add: negative style size", []string{"styles", "add", "x", style, "--style-size", "-1"}, "--style-size"},
 		{"add: huge style size", []string{"styles", "add", "x", style, "--style-size", "100000"}, "--style-size"},
-		{"add: unknown flag", []string{"styles", "add", "x", style, "--colour", "red"}, "colour"},
-		{"rm: no argument", []string{"styles", "rm"}, "want NAME"},
+		{"add: unknown flag", []string{"styles", "add", "x", style, "--colour", "red"}, "unknown flag --colour"},
+		{"rm: no argument", []string{"styles", "rm"}, `expected "<name>"`},
 		{"rm: invalid name", []string{"styles", "rm", "A"}, "invalid style name"},
 		{"rm: unknown style", []string{"styles", "rm", "nope"}, "not found"},
-		{"list: stray argument", []string{"styles", "list", "extra"}, `unexpected argument "extra"`},
-		{"styles alone", []string{"styles"}, "unknown command"},
+		{"list: stray argument", []string{"styles", "list", "extra"}, "unexpected argument extra"},
+		{"styles alone", []string{"styles"}, `expected one of "add", "list", "rm"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,13 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/server"
+	"github.com/styleproxy/styleproxy/styles"
 )
 
 // Limits on what a command line may ask for, so a typo cannot ask for hours of work or gigabytes.
@@ -24,153 +25,110 @@ const (
 	maxSidePx     = 4096
 	maxIters      = 100000
 	maxInputPixel = 100_000_000
+	// defaultContentSize is stylize's --size: the reference's scale, matching the style size.
+	defaultContentSize = styles.DefaultStyleSize
 )
 
-type stylizeFlags struct {
-	content, style, out, report, weights, backend, preset, init string
-	styleWeights                                                string
-	size, styleSize, iters                                      int
-	decayAt, clampUntil                                         autoInt
-	lr, decayLR, contentWeight, tvWeight                        float64
-	seed                                                        uint64
+// stylizeCmd's fields start as newStylizeCmd sets them, which makes those the defaults.
+type stylizeCmd struct {
+	Content     string  `required:"" placeholder:"FILE" env:"-" help:"content image (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"`
+	Style       string  `required:"" placeholder:"FILE" env:"-" help:"style image (the artwork)"`
+	Output      string  `required:"" short:"o" placeholder:"FILE" env:"-" help:"output image; the format follows the extension (.png, .jpg, .webp, .avif)"`
+	Size        int     `help:"shorter side of the content image in pixels (0 = keep its exact size)"`
+	StyleSize   int     `help:"shorter side of the style image in pixels (0 = keep its exact size)"`
+	Iters       int     `help:"Adam iterations"`
+	LR          float64 `name:"lr" help:"Adam learning rate"`
+	DecayAt     autoInt `default:"auto" help:"iteration at which the learning rate drops to --decay-lr (-1 = never; auto = 90% of --iters)"`
+	DecayLR     float64 `name:"decay-lr" help:"learning rate from --decay-at on"`
+	ClampUntil  autoInt `default:"auto" help:"clamp the image to [-1.5, 1.5] before each iteration below this one (auto = --iters - 10)"`
+	weightFlags `embed:""`
+	Init        string `enum:"content,noise" default:"content" help:"starting image: ${enum}"`
+	Seed        uint64 `placeholder:"N" help:"random seed for --init noise"`
+	Weights     string `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
+	Backend     string `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
+	Report      string `placeholder:"FILE" env:"-" help:"write a JSON report (backend, timing, loss history) to this file"`
 }
 
-func stylizeCommand() *command {
-	c := newCommand("stylize", "--content FILE --style FILE -o OUT [flags]",
-		"Paint a content image in the style of another (the reference algorithm, run once).")
-	var f stylizeFlags
+func newStylizeCmd() stylizeCmd {
 	d := engine.DefaultOptions()
-	fs := c.flags
-	fs.StringVar(&f.content, "content", "", "content image (JPEG, PNG, WebP, ...)")
-	fs.StringVar(&f.style, "style", "", "style image (the artwork)")
-	fs.StringVar(&f.out, "o", "", "output image; the format follows the extension (.png, .jpg, .webp)")
-	fs.StringVar(&f.report, "report", "", "write a JSON report (backend, timing, loss history) to this `FILE`")
-	fs.StringVar(&f.weights, "weights", "", "SqueezeNet 1.1 checkpoint `FILE` (or a folder holding one); else the user cache")
-	fs.StringVar(&f.backend, "backend", engine.BackendAuto, "GoMLX backend: auto, go, xla:cpu, xla:cuda")
-	fs.StringVar(&f.preset, "preset", "starry_night", "loss weights preset: "+strings.Join(presetNames(), ", "))
-	fs.StringVar(&f.init, "init", d.Init, "starting image: content or noise")
-	fs.StringVar(&f.styleWeights, "style-weights", "", "per-layer style weights `a,b,c,d` (overrides the preset)")
-	fs.IntVar(&f.size, "size", 192, "shorter side of the content image in pixels (0 = keep its exact size)")
-	fs.IntVar(&f.styleSize, "style-size", 192, "shorter side of the style image in pixels (0 = keep its exact size)")
-	fs.IntVar(&f.iters, "iters", d.Iters, "Adam iterations")
-	f.decayAt, f.clampUntil = autoInt{auto: true}, autoInt{auto: true}
-	fs.Var(&f.decayAt, "decay-at", "iteration at which the learning rate drops to --decay-lr (-1 = never; auto = 90% of --iters)")
-	fs.Var(&f.clampUntil, "clamp-until", "clamp the image to [-1.5, 1.5] before each iteration below this one (auto = --iters - 10)")
-	fs.Float64Var(&f.lr, "lr", d.LR, "Adam learning rate")
-	fs.Float64Var(&f.decayLR, "decay-lr", d.DecayLR, "learning rate from --decay-at on")
-	fs.Float64Var(&f.contentWeight, "content-weight", -1, "content loss weight (overrides the preset; -1 = preset's)")
-	fs.Float64Var(&f.tvWeight, "tv-weight", -1, "total-variation loss weight (overrides the preset; -1 = preset's)")
-	fs.Uint64Var(&f.seed, "seed", 0, "random seed for --init noise")
-	c.run = func(positional []string) error {
-		if len(positional) > 0 {
-			return badInput("unexpected argument %q", positional[0])
-		}
-		return runStylize(f)
-	}
-	return c
+	return stylizeCmd{Size: defaultContentSize, StyleSize: styles.DefaultStyleSize, Iters: d.Iters,
+		LR: d.LR, DecayLR: d.DecayLR, Backend: engine.BackendAuto}
 }
 
-func presetNames() []string { return []string{"starry_night", "the_scream", "composition_vii"} }
-
-// lossWeights starts from the preset and applies explicit overrides.
-func lossWeights(preset string, contentW, tvW float64, styleW string) (engine.Weights, error) {
-	w, ok := engine.Presets[preset]
-	if !ok {
-		return w, badInput("unknown preset %q (known: %s)", preset, strings.Join(presetNames(), ", "))
-	}
-	if contentW != -1 {
-		if !(contentW >= 0) {
-			return w, badInput("--content-weight must be >= 0, got %v", contentW)
-		}
-		w.Content = contentW
-	}
-	if tvW != -1 {
-		if !(tvW >= 0) {
-			return w, badInput("--tv-weight must be >= 0, got %v", tvW)
-		}
-		w.TV = tvW
-	}
-	if styleW != "" {
-		parts := strings.Split(styleW, ",")
-		if len(parts) != len(w.Style) {
-			return w, badInput("--style-weights needs %d comma-separated numbers, got %q", len(w.Style), styleW)
-		}
-		for i, p := range parts {
-			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-			if err != nil || !(v >= 0) || v > 1e12 {
-				return w, badInput("--style-weights: %q is not a weight between 0 and 1e12", p)
-			}
-			w.Style[i] = v
-		}
-	}
-	return w, nil
+// weightFlags choose the loss weights: a preset, and overrides of its weights.
+type weightFlags struct {
+	Preset        string    `enum:"${presets}" default:"${default_preset}" help:"loss weights preset: ${enum}"`
+	ContentWeight *float64  `placeholder:"W" help:"content loss weight (overrides the preset's)"`
+	StyleWeights  []float64 `placeholder:"A,B,C,D" help:"per-layer style weights for layers 1, 4, 6, 7 (overrides the preset's)"`
+	TVWeight      *float64  `name:"tv-weight" placeholder:"W" help:"total-variation loss weight (overrides the preset's)"`
 }
 
-func (f stylizeFlags) validate() error {
-	switch {
-	case f.content == "":
-		return badInput("--content is required")
-	case f.style == "":
-		return badInput("--style is required")
-	case f.out == "":
-		return badInput("-o is required")
-	case f.size < 0 || f.size > maxSidePx:
-		return badInput("--size must be between 0 and %d, got %d", maxSidePx, f.size)
-	case f.size != 0 && f.size < engine.MinSide:
-		return badInput("--size must be at least %d (or 0), got %d", engine.MinSide, f.size)
-	case f.styleSize < 0 || f.styleSize > maxSidePx:
-		return badInput("--style-size must be between 0 and %d, got %d", maxSidePx, f.styleSize)
-	case f.styleSize != 0 && f.styleSize < engine.MinSide:
-		return badInput("--style-size must be at least %d (or 0), got %d", engine.MinSide, f.styleSize)
-	case f.iters < 0 || f.iters > maxIters:
-		return badInput("--iters must be between 0 and %d, got %d", maxIters, f.iters)
+// resolve returns the preset's weights with the overrides, and the --style-weights override as
+// the library takes it. The library checks each override; its complaint names the flag.
+func (f *weightFlags) resolve() (engine.Weights, *[4]float64, error) {
+	var sw *[4]float64
+	if f.StyleWeights != nil {
+		sw = new([4]float64)
+		if len(f.StyleWeights) != len(sw) {
+			return engine.Weights{}, nil, badInput("--style-weights needs %d comma-separated numbers, got %d", len(sw), len(f.StyleWeights))
+		}
+		copy(sw[:], f.StyleWeights)
 	}
-	if _, err := imaging.FormatFromExt(f.out); err != nil {
-		return badInput("-o %s: %v", f.out, err)
+	for _, o := range []struct {
+		flag        string
+		content, tv *float64
+		style       *[4]float64
+	}{{"--content-weight", f.ContentWeight, nil, nil}, {"--style-weights", nil, nil, sw}, {"--tv-weight", nil, f.TVWeight, nil}} {
+		if _, err := styles.ResolveWeights(f.Preset, o.content, o.style, o.tv); err != nil {
+			return engine.Weights{}, nil, badInput("%s: %v", o.flag, err)
+		}
 	}
-	opt := f.options()
+	w, err := styles.ResolveWeights(f.Preset, f.ContentWeight, sw, f.TVWeight)
+	return w, sw, err
+}
+
+func (c *stylizeCmd) validate() error {
+	if err := checkSide("--size", c.Size); err != nil {
+		return err
+	}
+	if err := checkSide("--style-size", c.StyleSize); err != nil {
+		return err
+	}
+	if c.Iters < 0 || c.Iters > maxIters {
+		return badInput("--iters must be between 0 and %d, got %d", maxIters, c.Iters)
+	}
+	if _, err := imaging.FormatFromExt(c.Output); err != nil {
+		return badInput("--output %s: %v", c.Output, err)
+	}
+	opt := c.options()
 	if err := opt.Validate(); err != nil {
 		return usageError{err}
 	}
 	return nil
 }
 
-func (f stylizeFlags) options() engine.Options {
-	opt := engine.OptionsFor(f.iters)
-	opt.LR, opt.DecayLR, opt.Init, opt.Seed = f.lr, f.decayLR, f.init, f.seed
-	if !f.decayAt.auto {
-		opt.DecayAt = f.decayAt.v
+// checkSide checks a shorter-side flag: 0 (exact size) or between the network's minimum and
+// maxSidePx.
+func checkSide(flag string, px int) error {
+	switch {
+	case px < 0 || px > maxSidePx:
+		return badInput("%s must be between 0 and %d, got %d", flag, maxSidePx, px)
+	case px != 0 && px < engine.MinSide:
+		return badInput("%s must be at least %d (or 0), got %d", flag, engine.MinSide, px)
 	}
-	if !f.clampUntil.auto {
-		opt.ClampUntil = f.clampUntil.v
+	return nil
+}
+
+func (c *stylizeCmd) options() engine.Options {
+	opt := engine.OptionsFor(c.Iters)
+	opt.LR, opt.DecayLR, opt.Init, opt.Seed = c.LR, c.DecayLR, c.Init, c.Seed
+	if !c.DecayAt.auto {
+		opt.DecayAt = c.DecayAt.v
+	}
+	if !c.ClampUntil.auto {
+		opt.ClampUntil = c.ClampUntil.v
 	}
 	return opt
-}
-
-// autoInt is an integer flag whose default, "auto", is derived from other flags.
-type autoInt struct {
-	v    int
-	auto bool
-}
-
-func (a *autoInt) String() string {
-	if a.auto {
-		return "auto"
-	}
-	return strconv.Itoa(a.v)
-}
-
-func (a *autoInt) Set(s string) error {
-	if s == "auto" {
-		*a = autoInt{auto: true}
-		return nil
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil {
-		return fmt.Errorf("want an integer or auto")
-	}
-	*a = autoInt{v: v}
-	return nil
 }
 
 // report is what --report writes.
@@ -184,24 +142,24 @@ type report struct {
 	LossHistory    []engine.Losses `json:"loss_history"`
 }
 
-func runStylize(f stylizeFlags) error {
-	if err := f.validate(); err != nil {
+func (c *stylizeCmd) Run() error {
+	if err := c.validate(); err != nil {
 		return err
 	}
-	w, err := lossWeights(f.preset, f.contentWeight, f.tvWeight, f.styleWeights)
+	w, _, err := c.resolve()
 	if err != nil {
 		return err
 	}
-	format, _ := imaging.FormatFromExt(f.out)
-	eng, _, err := server.OpenEngine(f.weights, f.backend)
+	format, _ := imaging.FormatFromExt(c.Output)
+	eng, _, err := server.OpenEngine(c.Weights, c.Backend)
 	if err != nil {
-		return engineInputError(err, f.weights)
+		return engineInputError(err, c.Weights)
 	}
-	content, err := loadForEngine(f.content, f.size)
+	content, err := loadForEngine(c.Content, c.Size)
 	if err != nil {
 		return err
 	}
-	style, err := loadForEngine(f.style, f.styleSize)
+	style, err := loadForEngine(c.Style, c.StyleSize)
 	if err != nil {
 		return err
 	}
@@ -214,7 +172,7 @@ func runStylize(f stylizeFlags) error {
 	defer stop()
 	bar := newProgressBar(os.Stderr)
 	start := time.Now()
-	out, hist, err := eng.Transfer(ctx, content, targets, w, f.options(), bar.iteration)
+	out, hist, err := eng.Transfer(ctx, content, targets, w, c.options(), bar.iteration)
 	bar.done()
 	if err != nil {
 		return err
@@ -226,14 +184,14 @@ func runStylize(f stylizeFlags) error {
 		return err
 	}
 	defer img.Close()
-	data, err := img.Encode(format, 0)
+	data, err := img.Encode(format, pipeline.DefaultQuality)
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(f.out, data); err != nil {
+	if err := writeFileAtomic(c.Output, data); err != nil {
 		return err
 	}
-	if f.report != "" {
+	if c.Report != "" {
 		r := report{Backend: eng.Backend(), Seconds: seconds, ContentShape: [2]int{content.H, content.W},
 			StyleShape: [2]int{style.H, style.W}, Weights: w, LossHistory: hist}
 		if seconds > 0 {
@@ -243,7 +201,7 @@ func runStylize(f stylizeFlags) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(f.report, append(js, '\n')); err != nil {
+		if err := writeFileAtomic(c.Report, append(js, '\n')); err != nil {
 			return err
 		}
 	}
