@@ -242,6 +242,12 @@ func TestRefusals(t *testing.T) {
 		{"kitten.jpg?grayscale=2", 400, "grayscale"},
 		{"kitten.jpg?blur=0", 400, "blur"},
 		{"kitten.jpg?blur=NaN", 400, "blur"},
+		{"kitten.jpg?blur=0x1p2", 400, "blur"},
+		{"kitten.jpg?blur=1_0", 400, "blur"},
+		{"kitten.jpg?blur=1e1", 400, "blur"},
+		{"kitten.jpg?blur=-0", 400, "blur"},
+		{"kitten.jpg?grayscale=yes", 400, "grayscale"},
+		{"kitten.jpg?w=+2", 400, "w"},
 		{"kitten.jpg?fake=x", 400, "fake"},
 		{"kitten.jpg?w=%zz", 400, "query"},
 		// Paths.

@@ -11,7 +11,7 @@ import (
 )
 
 // The query parameters the pipeline itself owns; filters may not claim them.
-var coreParams = []string{"w", "h", "fit", "format", "q", "sig"}
+var coreParams = append(imageAppliers.Names(), "sig")
 
 // DefaultQuality is the encoder quality (JPEG, WebP, AVIF) when a URL gives no q.
 const DefaultQuality = 85
@@ -75,94 +75,76 @@ func (o ImageOptions) Query() url.Values {
 	return q
 }
 
-// ParseImageOptions parses the pipeline's own parameters (w, h, fit, format, q) from q, each at
-// most once; accept is the request's Accept header, for format=auto. Sides over maxOutputPx
-// (if positive) are refused. Errors are *ParamErrors.
+// ParseImageOptions parses the pipeline's own parameters (w, h, fit, format, q) from q;
+// accept is the request's Accept header, for format=auto. Sides over maxOutputPx are refused.
+// Errors are *ParamErrors.
 func ParseImageOptions(q url.Values, maxOutputPx int, accept string) (ImageOptions, error) {
-	var o ImageOptions
-	for _, p := range coreParams {
-		if len(q[p]) > 1 {
-			return o, &plugin.ParamError{Param: p, Reason: "given more than once"}
-		}
+	p := imageParse{o: ImageOptions{Quality: DefaultQuality}, maxOutputPx: maxOutputPx, accept: accept}
+	if err := imageAppliers.Apply(&p, q); err != nil {
+		return ImageOptions{}, err
 	}
-	side := func(name string) (int, error) {
-		s, ok := q[name]
-		if !ok {
-			return 0, nil
-		}
-		n, err := parseUint(s[0])
-		if err != nil || n < 1 {
-			return 0, &plugin.ParamError{Param: name, Reason: "must be a whole number of pixels, at least 1"}
-		}
-		if maxOutputPx > 0 && n > maxOutputPx {
-			return 0, &plugin.ParamError{Param: name, Reason: "is over the limit of " + strconv.Itoa(maxOutputPx) + " pixels"}
-		}
-		return n, nil
+	if p.o.Width == 0 || p.o.Height == 0 {
+		p.o.Fit = imaging.FitContain // fit only means something with both sides
 	}
-	var err error
-	if o.Width, err = side("w"); err != nil {
-		return o, err
+	if p.o.Format == imaging.PNG {
+		p.o.Quality = 0
 	}
-	if o.Height, err = side("h"); err != nil {
-		return o, err
-	}
-	if s, ok := q["fit"]; ok {
-		f, err := imaging.ParseFit(s[0])
-		if err != nil {
-			return o, &plugin.ParamError{Param: "fit", Reason: "must be cover, contain or fill"}
-		}
-		if o.Width > 0 && o.Height > 0 {
-			o.Fit = f
-		}
-	}
-	if s, ok := q["format"]; ok {
-		switch v := s[0]; v {
-		case "jpeg", "jpg":
-			o.Format = imaging.JPEG
-		case "png":
-			o.Format = imaging.PNG
-		case "webp":
-			o.Format = imaging.WebP
-		case "avif":
-			if !imaging.CanEncode(imaging.AVIF) {
-				return o, &plugin.ParamError{Param: "format", Reason: "avif is not available on this server"}
-			}
-			o.Format = imaging.AVIF
-		case "auto":
-			o.Auto = true
-			o.Format = NegotiateFormat(accept)
-		default:
-			return o, &plugin.ParamError{Param: "format", Reason: "must be jpeg, png, webp, avif or auto"}
-		}
-	}
-	o.Quality = DefaultQuality
-	if s, ok := q["q"]; ok {
-		n, err := parseUint(s[0])
-		if err != nil || n < 1 || n > 100 {
-			return o, &plugin.ParamError{Param: "q", Reason: "must be a whole number from 1 to 100"}
-		}
-		o.Quality = n
-	}
-	if o.Format == imaging.PNG {
-		o.Quality = 0
-	}
-	return o, nil
+	return p.o, nil
 }
 
-// parseUint parses decimal digits only (no sign, no spaces), up to 9 of them after leading zeros.
-func parseUint(s string) (int, error) {
-	t := strings.TrimLeft(s, "0")
-	if s == "" || len(t) > 9 {
-		return 0, strconv.ErrRange
+// imageParse is ImageOptions being parsed, with what its appliers need to know.
+type imageParse struct {
+	o           ImageOptions
+	maxOutputPx int
+	accept      string
+}
+
+var imageAppliers = plugin.Appliers[imageParse]{
+	"w":      applyWidth,
+	"h":      applyHeight,
+	"fit":    applyFit,
+	"format": applyFormat,
+	"q":      applyQuality,
+}
+
+func applyWidth(p *imageParse, v string) (err error) {
+	p.o.Width, err = plugin.Int("w", v, 1, p.maxOutputPx)
+	return err
+}
+
+func applyHeight(p *imageParse, v string) (err error) {
+	p.o.Height, err = plugin.Int("h", v, 1, p.maxOutputPx)
+	return err
+}
+
+var fits = []imaging.Fit{imaging.FitCover, imaging.FitContain, imaging.FitFill}
+
+func applyFit(p *imageParse, v string) error {
+	i, err := plugin.Choice("fit", v, "cover", "contain", "fill")
+	p.o.Fit = fits[i]
+	return err
+}
+
+var formats = []imaging.Format{imaging.JPEG, imaging.JPEG, imaging.PNG, imaging.WebP, imaging.AVIF, 0}
+
+func applyFormat(p *imageParse, v string) error {
+	i, err := plugin.Choice("format", v, "jpeg", "jpg", "png", "webp", "avif", "auto")
+	switch {
+	case err != nil:
+		return err
+	case v == "auto":
+		p.o.Auto, p.o.Format = true, NegotiateFormat(p.accept)
+	case formats[i] == imaging.AVIF && !imaging.CanEncode(imaging.AVIF):
+		return &plugin.ParamError{Param: "format", Reason: "avif is not available on this server"}
+	default:
+		p.o.Format = formats[i]
 	}
-	n := 0
-	for _, c := range []byte(t) {
-		if c < '0' || c > '9' {
-			return 0, strconv.ErrSyntax
-		}
-		n = 10*n + int(c-'0')
-	}
-	return n, nil
+	return nil
+}
+
+func applyQuality(p *imageParse, v string) (err error) {
+	p.o.Quality, err = plugin.Int("q", v, 1, 100)
+	return err
 }
 
 // NegotiateFormat picks the output format for format=auto from an Accept header: AVIF if the

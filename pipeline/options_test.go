@@ -34,7 +34,7 @@ func TestParseImageOptions(t *testing.T) {
 		{"w=0", "w"}, {"w=-1", "w"}, {"w=+1", "w"}, {"w= 1", "w"}, {"w=1.0", "w"}, {"w=2049", "w"},
 		{"w=99999999999999999999", "w"}, {"h=", "h"}, {"h=x", "h"}, {"fit=Cover", "fit"},
 		{"format=JPEG", "format"}, {"format=", "format"}, {"q=0", "q"}, {"q=101", "q"}, {"q=high", "q"},
-		{"w=1&w=1", "w"}, {"sig=a&sig=b", "sig"},
+		{"w=0x10", "w"}, {"w=1_0", "w"}, {"q=+5", "q"}, {"fit=", "fit"},
 	} {
 		q, _ := url.ParseQuery(tc.query)
 		_, err := ParseImageOptions(q, 2048, "")

@@ -17,8 +17,7 @@ import (
 	"github.com/styleproxy/styleproxy/plugin"
 )
 
-// Grayscale turns images grey. Its parameter is grayscale=1 (or true); grayscale=0 (or false)
-// is the same as leaving it out.
+// Grayscale turns images grey: grayscale=true (or 1); false (or 0) is the same as leaving it out.
 type Grayscale struct{}
 
 // New returns the grayscale filter.
@@ -28,21 +27,22 @@ func New() *Grayscale { return &Grayscale{} }
 func (*Grayscale) Name() string { return "grayscale" }
 
 // Params returns the one parameter, "grayscale".
-func (*Grayscale) Params() []string { return []string{"grayscale"} }
+func (*Grayscale) Params() []string { return grayAppliers.Names() }
 
-// Parse reads grayscale=1|true|0|false.
+var grayAppliers = plugin.Appliers[bool]{
+	"grayscale": func(on *bool, v string) (err error) {
+		*on, err = plugin.Bool("grayscale", v)
+		return err
+	},
+}
+
+// Parse reads grayscale=BOOL.
 func (*Grayscale) Parse(_ context.Context, q url.Values) (plugin.Options, error) {
-	v, ok := q["grayscale"]
-	if !ok {
-		return nil, nil
+	var on bool
+	if err := grayAppliers.Apply(&on, q); err != nil || !on {
+		return nil, err
 	}
-	switch v[0] {
-	case "1", "true":
-		return grayOptions{}, nil
-	case "0", "false":
-		return nil, nil
-	}
-	return nil, &plugin.ParamError{Param: "grayscale", Reason: "must be 1 or 0"}
+	return grayOptions{}, nil
 }
 
 type grayOptions struct{}
@@ -69,24 +69,22 @@ func NewBlur() *Blur { return &Blur{} }
 func (*Blur) Name() string { return "blur" }
 
 // Params returns the one parameter, "blur".
-func (*Blur) Params() []string { return []string{"blur"} }
+func (*Blur) Params() []string { return blurAppliers.Names() }
+
+var blurAppliers = plugin.Appliers[float64]{
+	"blur": func(sigma *float64, v string) (err error) {
+		*sigma, err = plugin.Decimal("blur", v, 0.1, MaxBlur)
+		return err
+	},
+}
 
 // Parse reads blur=SIGMA.
 func (*Blur) Parse(_ context.Context, q url.Values) (plugin.Options, error) {
-	v, ok := q["blur"]
-	if !ok {
-		return nil, nil
+	sigma := 0.0
+	if err := blurAppliers.Apply(&sigma, q); err != nil || sigma == 0 {
+		return nil, err
 	}
-	bad := &plugin.ParamError{Param: "blur", Reason: "must be a number from 0.1 to " + strconv.Itoa(MaxBlur)}
-	s, err := strconv.ParseFloat(v[0], 64)
-	if err != nil || math.IsNaN(s) || math.IsInf(s, 0) {
-		return nil, bad
-	}
-	s = math.Round(s*10) / 10
-	if s < 0.1 || s > MaxBlur {
-		return nil, bad
-	}
-	return blurOptions{sigma: s}, nil
+	return blurOptions{sigma: math.Round(sigma*10) / 10}, nil
 }
 
 type blurOptions struct{ sigma float64 }

@@ -29,7 +29,7 @@ func TestGrayscaleParse(t *testing.T) {
 			t.Errorf("%q: options %v %q %v", q, o.Heavy(), o.Key(), o.Query())
 		}
 	}
-	for _, q := range []string{"grayscale=", "grayscale=2", "grayscale=yes", "grayscale=TRUE"} {
+	for _, q := range []string{"grayscale=", "grayscale=2", "grayscale=yes", "grayscale=TRUE", "grayscale=on", "grayscale=01"} {
 		_, err := parse(t, f, q)
 		var pe *plugin.ParamError
 		if !errors.As(err, &pe) || pe.Param != "grayscale" {
@@ -42,7 +42,7 @@ func TestBlurParse(t *testing.T) {
 	f := NewBlur()
 	for q, key := range map[string]string{
 		"blur=2": "sigma=2", "blur=2.0": "sigma=2", "blur=2.04": "sigma=2", "blur=0.1": "sigma=0.1",
-		"blur=0.05": "sigma=0.1", "blur=20": "sigma=20", "blur=1.25": "sigma=1.3", "blur=1e1": "sigma=10",
+		"blur=0.10": "sigma=0.1", "blur=20": "sigma=20", "blur=1.25": "sigma=1.3", "blur=010": "sigma=10",
 	} {
 		o, err := parse(t, f, q)
 		if err != nil || o.Key() != key || o.Heavy() {
@@ -58,7 +58,8 @@ func TestBlurParse(t *testing.T) {
 	if o, err := parse(t, f, "w=1"); o != nil || err != nil {
 		t.Errorf("no blur: %v, %v", o, err)
 	}
-	for _, q := range []string{"blur=", "blur=0", "blur=0.04", "blur=-1", "blur=20.1", "blur=NaN", "blur=Inf", "blur=x"} {
+	for _, q := range []string{"blur=", "blur=0", "blur=0.04", "blur=-1", "blur=20.1", "blur=NaN", "blur=Inf", "blur=x",
+		"blur=0.05", "blur=1e1", "blur=0x1p2", "blur=1_0", "blur=+2", "blur=-0", "blur= 2", "blur=2.", "blur=.5"} {
 		_, err := parse(t, f, q)
 		var pe *plugin.ParamError
 		if !errors.As(err, &pe) || pe.Param != "blur" {

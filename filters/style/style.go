@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/styleproxy/styleproxy/engine"
@@ -21,6 +20,8 @@ import (
 
 // Library is what the filter needs of the style library.
 type Library interface {
+	// Get returns the style called name: styles.ErrInvalidName for a name no style can have,
+	// styles.ErrNotFound for one that is not registered.
 	Get(name string) (*styles.Style, error)
 }
 
@@ -76,7 +77,7 @@ func New(lib Library, eng *engine.Engine, cfg Config) (*Filter, error) {
 func (f *Filter) Name() string { return "style" }
 
 // Params implements plugin.Filter.
-func (f *Filter) Params() []string { return []string{"style", "iters", "strength", "preserve_color"} }
+func (f *Filter) Params() []string { return styleAppliers.Names() }
 
 // Options are one request's style parameters, resolved against the library.
 type Options struct {
@@ -92,56 +93,63 @@ type Options struct {
 // Parse implements plugin.Filter: it refuses style parameters without `style`, an unknown style
 // (404), and values outside their ranges.
 func (f *Filter) Parse(_ context.Context, q url.Values) (plugin.Options, error) {
-	name := q.Get("style")
 	if !q.Has("style") {
-		for _, p := range f.Params()[1:] {
+		for _, p := range f.Params() {
 			if q.Has(p) {
 				return nil, &plugin.ParamError{Param: p, Reason: "only applies with style=NAME"}
 			}
 		}
 		return nil, nil
 	}
-	if !styles.NamePattern.MatchString(name) {
-		return nil, &plugin.ParamError{Param: "style", Reason: fmt.Sprintf("%q is not a style name", name)}
+	p := parse{cfg: f.cfg, o: Options{iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx, eng: f.eng, onIterations: f.cfg.OnIterations}}
+	if err := styleAppliers.Apply(&p, q); err != nil {
+		return nil, err
 	}
-	o := &Options{iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx, eng: f.eng, onIterations: f.cfg.OnIterations}
-	var err error
-	if q.Has("iters") {
-		if o.iters, err = intParam(q, "iters", 1, f.cfg.MaxIters); err != nil {
-			return nil, err
-		}
+	st, err := f.lib.Get(p.name)
+	switch {
+	case errors.Is(err, styles.ErrInvalidName):
+		return nil, &plugin.ParamError{Param: "style", Reason: fmt.Sprintf("%q is not a style name", p.name)}
+	case errors.Is(err, styles.ErrNotFound):
+		return nil, &plugin.NotFoundError{What: fmt.Sprintf("style %q", p.name)}
+	case err != nil:
+		return nil, fmt.Errorf("style %q: %w", p.name, err)
 	}
-	if q.Has("strength") {
-		if o.strength, err = intParam(q, "strength", 0, 100); err != nil {
-			return nil, err
-		}
-	}
-	if q.Has("preserve_color") {
-		switch strings.ToLower(q.Get("preserve_color")) {
-		case "1", "true", "yes":
-			o.preserveColor = true
-		case "0", "false", "no":
-		default:
-			return nil, &plugin.ParamError{Param: "preserve_color", Reason: "want true or false"}
-		}
-	}
-	st, err := f.lib.Get(name)
-	if err != nil {
-		if errors.Is(err, styles.ErrNotFound) {
-			return nil, &plugin.NotFoundError{What: fmt.Sprintf("style %q", name)}
-		}
-		return nil, fmt.Errorf("style %q: %w", name, err)
-	}
-	o.style = st
-	return o, nil
+	p.o.style = st
+	return &p.o, nil
 }
 
-func intParam(q url.Values, name string, lo, hi int) (int, error) {
-	v, err := strconv.Atoi(q.Get(name))
-	if err != nil || v < lo || v > hi {
-		return 0, &plugin.ParamError{Param: name, Reason: fmt.Sprintf("want an integer from %d to %d, got %q", lo, hi, q.Get(name))}
-	}
-	return v, nil
+// parse is Options being parsed, with the style's name and the limits.
+type parse struct {
+	name string
+	o    Options
+	cfg  Config
+}
+
+var styleAppliers = plugin.Appliers[parse]{
+	"style":          applyStyle,
+	"iters":          applyIters,
+	"strength":       applyStrength,
+	"preserve_color": applyPreserveColor,
+}
+
+func applyStyle(p *parse, v string) error {
+	p.name = v // the library checks the name
+	return nil
+}
+
+func applyIters(p *parse, v string) (err error) {
+	p.o.iters, err = plugin.Int("iters", v, 1, p.cfg.MaxIters)
+	return err
+}
+
+func applyStrength(p *parse, v string) (err error) {
+	p.o.strength, err = plugin.Int("strength", v, 0, 100)
+	return err
+}
+
+func applyPreserveColor(p *parse, v string) (err error) {
+	p.o.preserveColor, err = plugin.Bool("preserve_color", v)
+	return err
 }
 
 // Key implements plugin.Options: the style's version stands for its image, size and weights.

@@ -20,7 +20,11 @@ import (
 
 type fakeLibrary map[string]*styles.Style
 
+// Get answers as styles.Library.Get does.
 func (l fakeLibrary) Get(name string) (*styles.Style, error) {
+	if !styles.NamePattern.MatchString(name) {
+		return nil, styles.ErrInvalidName
+	}
 	if s, ok := l[name]; ok {
 		return s, nil
 	}
@@ -53,6 +57,13 @@ func TestParse(t *testing.T) {
 		{query: "style=starry&strength=101", param: "strength"},
 		{query: "style=starry&strength=-1", param: "strength"},
 		{query: "style=starry&preserve_color=maybe", param: "preserve_color"},
+		{query: "style=starry&preserve_color=yes", param: "preserve_color"},
+		{query: "style=starry&preserve_color=TRUE", param: "preserve_color"},
+		{query: "style=starry&iters=+2", param: "iters"},
+		{query: "style=starry&iters=2.0", param: "iters"},
+		{query: "style=starry&iters= 2", param: "iters"},
+		{query: "style=starry&strength=-0", param: "strength"},
+		{query: "style=starry&strength=1e1", param: "strength"},
 		{query: "style=Starry", param: "style"},
 		{query: "style=", param: "style"},
 		{query: "style=mona", missing: true},
