@@ -9,15 +9,19 @@ import (
 )
 
 // init compiles (lazily, per image size) the engine's four graphs: every module's features, the
-// style and content targets, the losses with their gradient, and one Adam step.
+// style and content targets, the losses with their gradient, and one Adam step. GoMLX builds a
+// graph function once per new set of input shapes, right before compiling it, so each build is
+// counted as a compilation.
 func (e *Engine) init() error {
 	e.once.Do(func() {
 		e.initErr = tryCatch(func() {
 			e.features = MustNewExec(e.backend, func(x *Node) []*Node {
+				e.compiles.Add(1)
 				a := e.net.Extract(x, NumLayers-1)
 				return a.Features[:]
 			})
 			e.targets = MustNewExec(e.backend, func(x *Node) []*Node {
+				e.compiles.Add(1)
 				a := e.net.Extract(x, StyleLayers[len(StyleLayers)-1])
 				out := []*Node{a.Features[ContentLayer]}
 				for _, l := range StyleLayers {
@@ -26,16 +30,22 @@ func (e *Engine) init() error {
 				return out
 			})
 			e.lossGrad = MustNewExec(e.backend, func(in []*Node) []*Node {
+				e.compiles.Add(1)
 				var p lossInputs[*Node]
 				bind(&p, in)
 				c, s, t, grad := e.lossAndGradient(p)
 				return []*Node{c, s, t, grad}
 			})
 			e.step = MustNewExec(e.backend, func(in []*Node) []*Node {
+				e.compiles.Add(1)
 				var p adamInputs[*Node]
 				bind(&p, in)
 				return e.adamStep(p)
 			})
+			// Never evict a compiled shape: recompiling would stall a request for seconds on XLA.
+			for _, x := range []*Exec{e.features, e.targets, e.lossGrad, e.step} {
+				x.SetMaxCache(-1)
+			}
 		})
 	})
 	return e.initErr

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
@@ -15,8 +16,8 @@ import (
 // and changes whenever a change here changes the pixels produced.
 const Version = "nst-2"
 
-// Engine runs style transfer on one GoMLX backend. It is safe for concurrent use; GoMLX compiles
-// one graph per image size and keeps it for later calls.
+// Engine runs style transfer on one GoMLX backend. It is safe for concurrent use; it compiles
+// one graph per image size and keeps it for later calls (see Warm and Compilations).
 type Engine struct {
 	backend backends.Backend
 	net     *Network
@@ -25,6 +26,7 @@ type Engine struct {
 	features, targets, step *Exec
 	lossGrad                *Exec
 	initErr                 error
+	compiles                atomic.Int64 // graphs built, see Compilations
 }
 
 // New returns an engine computing with the network's weights on the given backend.
