@@ -42,7 +42,8 @@ type Config struct {
 
 	MaxIters     int `help:"largest iters a URL may ask for"`
 	DefaultIters int `help:"iters when a URL gives none"`
-	MaxWorkPx    int `help:"longest side the optimisation runs at; larger outputs are scaled up"`
+	MaxWorkPx    int `help:"longest side the optimisation runs at; outputs are resized from it (0 = 256, or 512 on a CUDA GPU)"`
+	WorkStep     int `help:"the shorter side of a work shape is a multiple of this; fewer shapes to compile, larger aspect error"`
 	MaxOutputPx  int `help:"largest w or h a URL may ask for"`
 
 	MaxSourceMB         int  `name:"max-source-mb" help:"largest source image in MB"`
@@ -70,7 +71,7 @@ func DefaultConfig() Config {
 		Addr: ":8080", DataDir: "./data", Source: "./images", Backend: engine.BackendAuto,
 		Workers: 1, Queue: 16, Timeout: 120 * time.Second,
 		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
-		MaxWorkPx: style.DefaultMaxWorkPx, MaxOutputPx: 2048,
+		WorkStep: style.DefaultWorkStep, MaxOutputPx: 2048,
 		MaxSourceMB: 25, MaxSourceMP: 50,
 		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: pipeline.DefaultCacheControl,
 		MaxUploadMB: 20, MaxUploadMP: 40,
@@ -91,7 +92,7 @@ func (c *Config) Validate() error {
 		v    int
 	}{
 		{"workers", c.Workers}, {"max-iters", c.MaxIters}, {"default-iters", c.DefaultIters},
-		{"max-work-px", c.MaxWorkPx}, {"max-output-px", c.MaxOutputPx}, {"max-source-mb", c.MaxSourceMB},
+		{"max-output-px", c.MaxOutputPx}, {"max-source-mb", c.MaxSourceMB},
 		{"max-source-mp", c.MaxSourceMP}, {"max-upload-mb", c.MaxUploadMB}, {"max-upload-mp", c.MaxUploadMP},
 	}
 	for _, p := range positive {
@@ -110,8 +111,11 @@ func (c *Config) Validate() error {
 	if c.DefaultIters > c.MaxIters {
 		bad("default-iters", "%d is over --max-iters %d", c.DefaultIters, c.MaxIters)
 	}
-	if c.MaxWorkPx < engine.MinSide {
-		bad("max-work-px", "must be at least %d", engine.MinSide)
+	if c.MaxWorkPx != 0 && c.MaxWorkPx < engine.MinSide {
+		bad("max-work-px", "must be at least %d (or 0 for the backend's default)", engine.MinSide)
+	}
+	if c.WorkStep < engine.MinSide || (c.MaxWorkPx != 0 && c.WorkStep > c.MaxWorkPx) {
+		bad("work-step", "must be from %d to --max-work-px, got %d", engine.MinSide, c.WorkStep)
 	}
 	if c.Timeout <= 0 {
 		bad("timeout", "must be positive, got %s", c.Timeout)
@@ -153,6 +157,7 @@ type Server struct {
 	Library  *styles.Library
 	Engine   *engine.Engine
 	Weights  *weights.Checkpoint
+	style    *style.Filter
 	cfg      Config
 	log      *slog.Logger
 	metrics  *metrics
@@ -193,12 +198,20 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
 	m := newMetrics()
+	cfg.MaxWorkPx = workPx(cfg.MaxWorkPx, eng.OnCUDA())
 	styleFilter, err := style.New(lib, eng, style.Config{
 		MaxIters: cfg.MaxIters, DefaultIters: cfg.DefaultIters, MaxWorkPx: cfg.MaxWorkPx,
-		OnIterations: m.onIterations,
+		WorkStep: cfg.WorkStep, OnIterations: m.onIterations,
+		OnWarm: func(b style.Bucket, d time.Duration, err error) {
+			if err != nil {
+				log.Error("compiling a work shape failed", "shape", b.String(), "error", err.Error())
+				return
+			}
+			log.Info("compiled a work shape", "shape", b.String(), "seconds", d.Seconds())
+		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--work-step: %w", err)
 	}
 	var source pipeline.Source
 	if isURL(cfg.Source) {
@@ -234,7 +247,7 @@ func New(cfg Config) (*Server, error) {
 	e.Use(m.middleware)
 	e.Use(middleware.Recover())
 
-	s := &Server{Echo: e, Library: lib, Engine: eng, Weights: ck, cfg: cfg, log: log, metrics: m}
+	s := &Server{Echo: e, Library: lib, Engine: eng, Weights: ck, style: styleFilter, cfg: cfg, log: log, metrics: m}
 	s.Pipeline, err = pipeline.Mount(e, pipeline.Config{
 		Source:          source,
 		Filters:         []plugin.Filter{styleFilter, grayscale.New(), grayscale.NewBlur()},
@@ -286,8 +299,39 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz is ready when the weights and the library are loaded and the queue has room.
+// GPUMaxWorkPx is the work size on a CUDA backend unless --max-work-px says otherwise: a GPU
+// runs 200 iterations at 512 px in about a second (see README).
+const GPUMaxWorkPx = 512
+
+// workPx resolves --max-work-px: 0 picks the backend's default.
+func workPx(flag int, onCUDA bool) int {
+	switch {
+	case flag != 0:
+		return flag
+	case onCUDA:
+		return GPUMaxWorkPx
+	}
+	return style.DefaultMaxWorkPx
+}
+
+// StartWarmup compiles every work shape in the background (Run calls it); until it is done,
+// /readyz answers 503 naming the shapes still to compile.
+func (s *Server) StartWarmup() {
+	s.log.Info("compiling the work shapes", "max_work_px", s.cfg.MaxWorkPx,
+		"shapes", len(style.Buckets(s.cfg.MaxWorkPx, s.cfg.WorkStep)))
+	s.style.StartWarmup()
+}
+
+// readyz is ready when every work shape is compiled, the weights and the library are loaded and
+// the queue has room.
 func (s *Server) readyz(c echo.Context) error {
+	if warming := s.style.Warming(); len(warming) > 0 {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{
+			"error":  fmt.Sprintf("warming up: %d work shapes left to compile", len(warming)),
+			"status": http.StatusServiceUnavailable, "warming": warming,
+		})
+	}
 	if _, err := s.Library.List(); err != nil {
 		return pipeline.WriteError(c, http.StatusServiceUnavailable, "style library unavailable: "+err.Error())
 	}
@@ -302,6 +346,7 @@ func (s *Server) readyz(c echo.Context) error {
 // only when both are done (or drain is over), so the caller may shut libvips down after it.
 func (s *Server) Run(ctx context.Context, ln net.Listener, drain time.Duration) error {
 	srv := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}
+	s.StartWarmup()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("styleproxy serving", "addr", ln.Addr().String(), "backend", s.Engine.Backend(),

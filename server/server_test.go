@@ -71,6 +71,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative queue", func(c *Config) { c.Queue = -1 }, "--queue"},
 		{"default over max iters", func(c *Config) { c.DefaultIters = 600 }, "--default-iters"},
 		{"tiny work size", func(c *Config) { c.MaxWorkPx = 8 }, "--max-work-px"},
+		{"backend's work size", func(c *Config) { c.MaxWorkPx = 0 }, ""},
+		{"step over the work size", func(c *Config) { c.WorkStep = 96 }, "--work-step"},
+		{"tiny step", func(c *Config) { c.WorkStep = 8 }, "--work-step"},
 		{"zero timeout", func(c *Config) { c.Timeout = 0 }, "--timeout"},
 		{"missing source folder", func(c *Config) { c.Source = "/nonexistent/images" }, "--source"},
 		{"ftp origin", func(c *Config) { c.Source = "ftp://example.com/" }, "--source"},
@@ -271,5 +274,59 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestWorkPxDefaultsByBackend(t *testing.T) {
+	for _, tc := range []struct {
+		flag   int
+		onCUDA bool
+		want   int
+	}{{0, false, 256}, {0, true, 512}, {384, true, 384}, {128, false, 128}} {
+		if got := workPx(tc.flag, tc.onCUDA); got != tc.want {
+			t.Errorf("workPx(%d, cuda=%t) = %d, want %d", tc.flag, tc.onCUDA, got, tc.want)
+		}
+	}
+}
+
+// TestReadyzWhileWarming: after StartWarmup, /readyz is 503 naming the shapes left (and /healthz
+// 200) until every work shape is compiled; then a stylized request compiles nothing.
+func TestReadyzWhileWarming(t *testing.T) {
+	s, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(sharedPath(t, "images", "starry_night.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Library.Add(context.Background(), "starry", img, styles.AddOptions{Preset: "starry_night", StyleSize: 64}); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Echo)
+	defer ts.Close()
+	s.StartWarmup()
+	res, body := get(t, ts.URL+"/readyz")
+	if res.StatusCode != 503 || !strings.Contains(body, `"warming":["64x64"`) || res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("/readyz right after StartWarmup: %d %s, want 503 listing the shapes", res.StatusCode, body)
+	}
+	if res, _ := get(t, ts.URL+"/healthz"); res.StatusCode != 200 {
+		t.Errorf("/healthz while warming: %d", res.StatusCode)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		res, body := get(t, ts.URL+"/readyz")
+		if res.StatusCode == 200 {
+			break
+		}
+		if res.StatusCode != 503 || !strings.Contains(body, "warming") || time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %s", res.StatusCode, body)
+		}
+	}
+	before := s.Engine.Compilations()
+	if res, body := get(t, ts.URL+"/img/tubingen.jpg?style=starry&iters=2&w=90&h=40&fit=fill"); res.StatusCode != 200 {
+		t.Fatalf("stylized: %d %s", res.StatusCode, body)
+	}
+	if n := s.Engine.Compilations() - before; n != 0 {
+		t.Errorf("a request after warm-up compiled %d programs, want none", n)
 	}
 }

@@ -1,7 +1,8 @@
 // Package style is the style-transfer filter of the image pipeline: `style=NAME` paints the
 // resized image in the style of a registered artwork, with `iters`, `strength` and
-// `preserve_color` to tune it. It optimises at most at a work size and scales the result back up
-// with libvips, so a request's cost is bounded whatever output size it asks for.
+// `preserve_color` to tune it. It optimises at one of a fixed set of work shapes (buckets, compiled
+// before the first request) and resizes the result to the output box with libvips, so a request's
+// cost is bounded whatever output size it asks for.
 package style
 
 import (
@@ -30,9 +31,13 @@ type Config struct {
 	MaxIters     int // largest `iters` accepted
 	DefaultIters int // `iters` when the URL gives none
 	MaxWorkPx    int // longest side the optimisation runs at
+	WorkStep     int // the shorter side of a work shape is a multiple of this (or MaxWorkPx)
 	// OnIterations, if set, is told how many iterations each stylization ran and how long they
 	// took (for metrics).
 	OnIterations func(n int, d time.Duration)
+	// OnWarm, if set, is told when StartWarmup has compiled a work shape, how long it took, and
+	// any error.
+	OnWarm func(b Bucket, d time.Duration, err error)
 }
 
 // Defaults for a 2-core machine on the pure-Go backend: about 0.3 s an iteration at 256x192, so a
@@ -42,13 +47,15 @@ const (
 	DefaultMaxIters     = 500
 	DefaultDefaultIters = engine.DefaultIters
 	DefaultMaxWorkPx    = 256
+	DefaultWorkStep     = 32
 )
 
 // Filter is the style filter.
 type Filter struct {
-	lib Library
-	eng *engine.Engine
-	cfg Config
+	lib  Library
+	eng  *engine.Engine
+	cfg  Config
+	warm *warmer
 }
 
 // New returns the style filter computing with eng on styles from lib.
@@ -62,6 +69,9 @@ func New(lib Library, eng *engine.Engine, cfg Config) (*Filter, error) {
 	if cfg.MaxWorkPx == 0 {
 		cfg.MaxWorkPx = DefaultMaxWorkPx
 	}
+	if cfg.WorkStep == 0 {
+		cfg.WorkStep = DefaultWorkStep
+	}
 	switch {
 	case cfg.MaxIters < 1:
 		return nil, fmt.Errorf("style filter: max iterations must be at least 1, got %d", cfg.MaxIters)
@@ -69,8 +79,35 @@ func New(lib Library, eng *engine.Engine, cfg Config) (*Filter, error) {
 		return nil, fmt.Errorf("style filter: default iterations %d must be between 1 and the maximum %d", cfg.DefaultIters, cfg.MaxIters)
 	case cfg.MaxWorkPx < engine.MinSide:
 		return nil, fmt.Errorf("style filter: work size must be at least %d px, got %d", engine.MinSide, cfg.MaxWorkPx)
+	case cfg.WorkStep < engine.MinSide || cfg.WorkStep > cfg.MaxWorkPx:
+		return nil, fmt.Errorf("style filter: work step must be from %d to the work size %d px, got %d", engine.MinSide, cfg.MaxWorkPx, cfg.WorkStep)
 	}
 	return &Filter{lib: lib, eng: eng, cfg: cfg}, nil
+}
+
+// StartWarmup compiles the engine for every work shape (Buckets) in the background. Until a
+// shape is compiled, requests that need it wait for it (moving it to the front) instead of
+// compiling it themselves. Without StartWarmup, a shape compiles at its first request.
+func (f *Filter) StartWarmup() {
+	if f.warm != nil {
+		return
+	}
+	f.warm = newWarmer(Buckets(f.cfg.MaxWorkPx, f.cfg.WorkStep), func(b Bucket) error {
+		return f.eng.Warm(b.H, b.W)
+	}, f.cfg.OnWarm)
+	f.warm.start(warmWorkers())
+}
+
+// Warming lists the work shapes StartWarmup has not compiled yet ("256x192"); empty when all are.
+func (f *Filter) Warming() []string {
+	if f.warm == nil {
+		return nil
+	}
+	var out []string
+	for _, b := range f.warm.warming() {
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // Name implements plugin.Filter.
@@ -85,7 +122,8 @@ type Options struct {
 	iters         int
 	strength      int // 0-100
 	preserveColor bool
-	workPx        int
+	workPx, step  int
+	warm          *warmer
 	eng           *engine.Engine
 	onIterations  func(n int, d time.Duration)
 }
@@ -101,7 +139,8 @@ func (f *Filter) Parse(_ context.Context, q url.Values) (plugin.Options, error) 
 		}
 		return nil, nil
 	}
-	p := parse{cfg: f.cfg, o: Options{iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx, eng: f.eng, onIterations: f.cfg.OnIterations}}
+	p := parse{cfg: f.cfg, o: Options{iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx,
+		step: f.cfg.WorkStep, warm: f.warm, eng: f.eng, onIterations: f.cfg.OnIterations}}
 	if err := styleAppliers.Apply(&p, q); err != nil {
 		return nil, err
 	}
@@ -154,8 +193,8 @@ func applyPreserveColor(p *parse, v string) (err error) {
 
 // Key implements plugin.Options: the style's version stands for its image, size and weights.
 func (o *Options) Key() string {
-	return fmt.Sprintf("style=%s@%s;iters=%d;strength=%d;preserve_color=%t;work=%d;engine=%s",
-		o.style.Name, o.style.Version, o.iters, o.strength, o.preserveColor, o.workPx, engine.Version)
+	return fmt.Sprintf("style=%s@%s;iters=%d;strength=%d;preserve_color=%t;work=%d/%d;engine=%s",
+		o.style.Name, o.style.Version, o.iters, o.strength, o.preserveColor, o.workPx, o.step, engine.Version)
 }
 
 // Query implements plugin.Options.
@@ -182,7 +221,7 @@ func (o *Options) Apply(ctx context.Context, img *imaging.Image, progress plugin
 	if err != nil {
 		return nil, err
 	}
-	work, err := o.workImage(img, orig)
+	work, err := o.workImage(ctx, orig)
 	if err != nil {
 		return nil, err
 	}
@@ -218,21 +257,23 @@ func (o *Options) Apply(ctx context.Context, img *imaging.Image, progress plugin
 	return imaging.FromRGB(styled)
 }
 
-// workImage is the image the optimisation runs on: the input scaled down so that its longest
-// side is at most the work size.
-func (o *Options) workImage(img *imaging.Image, orig *imaging.RGB) (*imaging.RGB, error) {
+// workImage is the image the optimisation runs on: the input resized to its bucket (see
+// bucketFor), once that bucket is compiled.
+func (o *Options) workImage(ctx context.Context, orig *imaging.RGB) (*imaging.RGB, error) {
 	w, h := orig.Width, orig.Height
-	if max(w, h) <= o.workPx {
-		if min(w, h) < engine.MinSide {
-			return nil, &plugin.ParamError{Param: "w", Reason: fmt.Sprintf("stylizing needs at least %d px on each side, the image is %dx%d", engine.MinSide, w, h)}
-		}
-		return orig, nil
-	}
-	ww, wh := w*o.workPx/max(w, h), h*o.workPx/max(w, h)
-	if min(ww, wh) < engine.MinSide {
+	if min(w, h)*o.workPx/max(w, h) < engine.MinSide {
 		return nil, &plugin.ParamError{Param: "w", Reason: fmt.Sprintf("the image's aspect ratio leaves under %d px on its short side at the %d px work size", engine.MinSide, o.workPx)}
 	}
-	return resizeRGB(orig, ww, wh)
+	b := bucketFor(w, h, o.workPx, o.step)
+	if o.warm != nil {
+		if err := o.warm.wait(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	if b.W == w && b.H == h {
+		return orig, nil
+	}
+	return resizeRGB(orig, b.W, b.H)
 }
 
 func resizeRGB(p *imaging.RGB, w, h int) (*imaging.RGB, error) {

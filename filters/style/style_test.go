@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
@@ -226,5 +227,71 @@ func TestApply(t *testing.T) {
 		if !tc.identical && steps != 3 {
 			t.Errorf("%s: progress reached %d, want 3", tc.query, steps)
 		}
+	}
+}
+
+// TestWarmupThenNewAspectsCompileNothing: StartWarmup compiles every bucket once (two programs
+// each: content target and Adam step), /readyz's list empties, and requests for aspect ratios
+// never seen before then compile nothing.
+func TestWarmupThenNewAspectsCompileNothing(t *testing.T) {
+	e := testEngine(t)
+	targets, err := e.StyleTargets(engine.NewImage(64, 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := fakeLibrary{"starry": {Name: "starry", Version: "v1", Targets: targets, Weights: engine.Presets["starry_night"]}}
+	const work = 96 // no other test uses this work size, so its shapes are new to the engine
+	var mu sync.Mutex
+	warmed := 0
+	f, err := New(lib, e, Config{MaxWorkPx: work, OnWarm: func(b Bucket, _ time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			t.Errorf("warming %v: %v", b, err)
+		}
+		warmed++
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.Compilations()
+	f.StartWarmup()
+	if len(f.Warming()) == 0 {
+		t.Error("Warming() is empty right after StartWarmup")
+	}
+	for deadline := time.Now().Add(2 * time.Minute); len(f.Warming()) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still warming %v", f.Warming())
+		}
+	}
+	n := len(Buckets(work, DefaultWorkStep))
+	if got := e.Compilations() - before; got != int64(2*n) || warmed != n {
+		t.Errorf("warm-up compiled %d programs over %d buckets, want %d over %d", got, warmed, 2*n, n)
+	}
+	before = e.Compilations()
+	q, _ := url.ParseQuery("style=starry&iters=2")
+	o, err := f.Parse(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range [][2]int{{137, 100}, {50, 121}, {300, 97}} {
+		pix := make([]uint8, 3*size[0]*size[1])
+		for i := range pix {
+			pix[i] = uint8(i * 31)
+		}
+		img, err := imaging.FromRGB(&imaging.RGB{Width: size[0], Height: size[1], Pix: pix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := o.Apply(context.Background(), img, nil)
+		if err != nil {
+			t.Fatalf("%dx%d: %v", size[0], size[1], err)
+		}
+		if got, _ := out.RGB(); got.Width != size[0] || got.Height != size[1] {
+			t.Errorf("%dx%d came back %dx%d", size[0], size[1], got.Width, got.Height)
+		}
+	}
+	if got := e.Compilations() - before; got != 0 {
+		t.Errorf("requests for new aspect ratios after warm-up compiled %d programs, want none", got)
 	}
 }
