@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/styleproxy/styleproxy/internal/atomicfile"
+
 	gocache "github.com/patrickmn/go-cache"
 )
 
@@ -144,8 +146,11 @@ func (c *Cache) Stats() CacheStats {
 	return s
 }
 
+// keyLen is a key's length: a SHA-256 in hex.
+const keyLen = 64
+
 func validKey(k string) bool {
-	if len(k) != 64 {
+	if len(k) != keyLen {
 		return false
 	}
 	for _, c := range []byte(k) {
@@ -260,7 +265,7 @@ func openDiskTier(dir string, budget int64) (*diskTier, error) {
 			return nil
 		}
 		name := de.Name()
-		if strings.HasPrefix(name, ".tmp-") { // an interrupted write
+		if len(name) > 1+keyLen && atomicfile.IsTemp(name, name[1:1+keyLen]) { // an interrupted write
 			os.Remove(p)
 			return nil
 		}
@@ -355,23 +360,8 @@ func (d *diskTier) put(key string, e Entry) error {
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		return fmt.Errorf("plugin: cache: %w", err)
 	}
-	f, err := os.CreateTemp(sub, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("plugin: cache: %w", err)
-	}
 	head := fmt.Sprintf("%s%s\n%d %08x\n", diskMagic, e.ContentType, len(e.Body), crc32.ChecksumIEEE(e.Body))
-	_, err = f.WriteString(head)
-	if err == nil {
-		_, err = f.Write(e.Body)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), d.path(key))
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := writeEntry(d.path(key), head, e.Body); err != nil {
 		return fmt.Errorf("plugin: cache: %w", err)
 	}
 	size := int64(len(head) + len(e.Body))
@@ -385,6 +375,22 @@ func (d *diskTier) put(key string, e Entry) error {
 	d.bytes += size
 	d.evictLocked()
 	return nil
+}
+
+// writeEntry puts a file in place whole: a reader sees the old entry or the new, never part.
+func writeEntry(path, head string, body []byte) error {
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Cleanup()
+	if _, err := f.WriteString(head); err != nil {
+		return err
+	}
+	if _, err := f.Write(body); err != nil {
+		return err
+	}
+	return f.CloseAtomicallyReplace()
 }
 
 // forget drops a key from the index, and its file if remove.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
 func testKey(i int) string {
@@ -109,14 +111,16 @@ func TestDiskTier(t *testing.T) {
 	if len(files) != 3 {
 		t.Fatalf("files %v", files)
 	}
+	testutil.CheckFileModes(t, dir)
 	for _, f := range files {
-		if strings.Contains(f, ".tmp-") {
+		if strings.HasPrefix(filepath.Base(f), ".") {
 			t.Errorf("temporary file left: %s", f)
 		}
 	}
 
 	// A restart finds them; a leftover temporary file and a foreign file are dealt with.
-	os.WriteFile(filepath.Join(dir, testKey(0)[:2], ".tmp-123"), []byte("partial"), 0o644)
+	leftover := filepath.Join(dir, testKey(0)[:2], "."+testKey(0)+"123") // renameio's temporary name
+	os.WriteFile(leftover, []byte("partial"), 0o644)
 	os.WriteFile(filepath.Join(dir, "README"), []byte("not ours"), 0o644)
 	c2, err := NewCache(CacheConfig{Dir: dir, DiskBytes: 1 << 20, MemBytes: 1 << 20})
 	if err != nil {
@@ -125,7 +129,7 @@ func TestDiskTier(t *testing.T) {
 	if st := c2.Stats(); st.DiskItems != 3 {
 		t.Fatalf("after restart: %+v", st)
 	}
-	if _, err := os.Stat(filepath.Join(dir, testKey(0)[:2], ".tmp-123")); !os.IsNotExist(err) {
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
 		t.Error("a leftover temporary file was not removed")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README")); err != nil {

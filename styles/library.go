@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/styleproxy/styleproxy/internal/atomicfile"
+
 	"github.com/styleproxy/styleproxy/engine"
 )
 
@@ -427,7 +429,7 @@ func (l *Library) collect(idx map[string]string) {
 	}
 	names, _ := os.ReadDir(l.root)
 	for _, n := range names {
-		if strings.HasPrefix(n.Name(), "."+indexFile+".") && strings.HasSuffix(n.Name(), ".tmp") {
+		if atomicfile.IsTemp(n.Name(), indexFile) {
 			remove(filepath.Join(l.root, n.Name())) // an index write that never got renamed
 			continue
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/styleproxy/styleproxy/internal/testutil"
+
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
 )
@@ -44,6 +46,7 @@ func TestAddGetList(t *testing.T) {
 	if got := tree(t, dir); !slices.Equal(got, want) {
 		t.Errorf("files:\n%v\nwant\n%v", got, want)
 	}
+	testutil.CheckFileModes(t, dir) // index.json was 0600, unreadable to a server run as another user
 
 	// Image is the upload byte for byte; the thumbnail a JPEG fitting in 256×256.
 	if b, err := lib.Image("starry"); err != nil || !bytes.Equal(b, img) {

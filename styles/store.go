@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/styleproxy/styleproxy/internal/atomicfile"
+
 	"github.com/styleproxy/styleproxy/engine"
 )
 
@@ -194,30 +196,23 @@ func readIndex(root string) (idx map[string]string, exists bool, err error) {
 	return x.Styles, true, nil
 }
 
-// writeIndex replaces index.json atomically: temp file, fsync, rename, fsync of the folder.
+// writeIndex replaces index.json atomically and durably: temp file, fsync, rename, fsync of the
+// folder.
 func writeIndex(root string, idx map[string]string) error {
 	b, err := json.MarshalIndent(index{Format: storeFormat, Styles: idx}, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(root, "."+indexFile+".*.tmp")
+	f, err := atomicfile.Create(filepath.Join(root, indexFile))
 	if err != nil {
 		return fmt.Errorf("styles: write index: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("styles: write index: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("styles: write index: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
+	defer f.Cleanup()
+	if _, err := f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("styles: write index: %w", err)
 	}
 	step("index-staged")
-	if err := os.Rename(tmp.Name(), filepath.Join(root, indexFile)); err != nil {
+	if err := f.CloseAtomicallyReplace(); err != nil {
 		return fmt.Errorf("styles: write index: %w", err)
 	}
 	return syncDir(root)
@@ -225,7 +220,7 @@ func writeIndex(root string, idx map[string]string) error {
 
 // writeFileSync creates path (which must not exist) with data and fsyncs it.
 func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return err
 	}
@@ -242,13 +237,8 @@ func writeFileSync(path string, data []byte) error {
 
 // syncDir fsyncs a folder, making the renames and creations in it durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) { // some file systems refuse
-		return fmt.Errorf("styles: fsync %s: %w", dir, err)
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return fmt.Errorf("styles: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/styleproxy/styleproxy/internal/atomicfile"
 )
 
 // OfficialURL is torchvision's published squeezenet1_1 checkpoint. Its
@@ -88,20 +90,11 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL, destPath string, progress f
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("weights: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(destPath)+".*.partial")
+	tmp, err := atomicfile.Create(destPath)
 	if err != nil {
 		return fmt.Errorf("weights: %w", err)
 	}
-	tmpName := tmp.Name()
-	closed, renamed := false, false
-	defer func() {
-		if !closed {
-			tmp.Close()
-		}
-		if !renamed {
-			os.Remove(tmpName)
-		}
-	}()
+	defer tmp.Cleanup()
 
 	total := resp.ContentLength
 	if progress != nil {
@@ -121,24 +114,13 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL, destPath string, progress f
 	if sum := hex.EncodeToString(h.Sum(nil)); !strings.HasPrefix(sum, prefix) {
 		return fail("%w: the file's SHA-256 is %s, its name says it starts with %s", ErrChecksum, sum, prefix)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("weights: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("weights: %w", err)
-	}
-	closed = true
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("weights: %w", err)
-	}
-	if _, err := Load(tmpName); err != nil {
+	if _, err := Load(tmp.Name()); err != nil {
 		return fail("the downloaded file is not usable: %w", err)
 	}
-	if err := os.Rename(tmpName, destPath); err != nil {
+	if err := tmp.CloseAtomicallyReplace(); err != nil {
 		return fmt.Errorf("weights: %w", err)
 	}
-	renamed = true
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("weights: saved %s, but syncing its directory failed: %w", destPath, err)
 	}
 	return nil
@@ -183,16 +165,4 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		p.fn(p.done, p.total)
 	}
 	return len(b), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/styleproxy/styleproxy/internal/testutil"
+
 	"github.com/alecthomas/kong"
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/pipeline"
@@ -173,6 +175,7 @@ func TestStylizeReproducesGolden(t *testing.T) {
 			if st, err := os.Stat(out); err != nil || st.Size() == 0 {
 				t.Errorf("no output image: %v", err)
 			}
+			testutil.CheckFileModes(t, out, rep) // they were 0600
 		})
 	}
 }

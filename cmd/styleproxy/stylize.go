@@ -9,9 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/styleproxy/styleproxy/internal/atomicfile"
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
@@ -188,7 +189,7 @@ func (c *stylizeCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(c.Output, data); err != nil {
+	if err := atomicfile.WriteFile(c.Output, data); err != nil {
 		return err
 	}
 	if c.Report != "" {
@@ -201,7 +202,7 @@ func (c *stylizeCmd) Run() error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(c.Report, append(js, '\n')); err != nil {
+		if err := atomicfile.WriteFile(c.Report, append(js, '\n')); err != nil {
 			return err
 		}
 	}
@@ -232,28 +233,6 @@ func loadForEngine(path string, px int) (*engine.Image, error) {
 			path, rgb.Width, rgb.Height, engine.MinSide, engine.MinSide)
 	}
 	return engine.FromRGB(rgb.Width, rgb.Height, rgb.Pix)
-}
-
-// writeFileAtomic writes through a temporary file in the same folder and renames it into place,
-// so a crash never leaves a half-written output.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // progressBar draws "[=====>    ] k/n" on a terminal and stays silent otherwise.
