@@ -206,6 +206,30 @@ func TestHTTPSource(t *testing.T) {
 	wantError(t, resp, body, 415, "")
 }
 
+// TestHTTPSourceSpecialPurposeRanges checks an address in each range the probe found
+// passing as public, and the classic ones: an origin there is refused.
+func TestHTTPSourceSpecialPurposeRanges(t *testing.T) {
+	for _, host := range []string{
+		"100.100.100.200", "100.64.0.1", // shared address space (cloud metadata)
+		"0.1.2.3", "192.0.0.8", "198.18.0.1", "198.19.255.255", "240.0.0.1", "255.255.255.255",
+		"[64:ff9b::a00:1]", "[2002:a00:1::1]", "[::127.0.0.1]", "[::ffff:127.0.0.1]",
+		"127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "224.0.0.1",
+		"192.0.2.1", "[::1]", "[::]", "[fe80::1]", "[fc00::1]", "[ff02::1]", "[2001:db8::1]",
+	} {
+		if _, err := pipeline.NewHTTPSource("http://"+host+"/", pipeline.HTTPSourceOptions{}); err == nil {
+			t.Errorf("NewHTTPSource accepted the non-public address %s", host)
+		}
+		if _, err := pipeline.NewHTTPSource("http://"+host+"/", pipeline.HTTPSourceOptions{AllowPrivate: true}); err != nil {
+			t.Errorf("with AllowPrivate, %s: %v", host, err)
+		}
+	}
+	for _, host := range []string{"93.184.216.34", "8.8.8.8:8080", "[2606:4700:4700::1111]"} {
+		if _, err := pipeline.NewHTTPSource("http://"+host+"/", pipeline.HTTPSourceOptions{}); err != nil {
+			t.Errorf("NewHTTPSource refused the public address %s: %v", host, err)
+		}
+	}
+}
+
 func TestHTTPSourcePrivateAddresses(t *testing.T) {
 	o := startOrigin(t)
 	port := o.URL[strings.LastIndex(o.URL, ":")+1:]
@@ -223,7 +247,7 @@ func TestHTTPSourcePrivateAddresses(t *testing.T) {
 	}
 	s := startServer(t, serverOpts{cfg: pipeline.Config{Source: src}})
 	resp, body := get(t, s.URL+"/img/kitten.jpg")
-	wantError(t, resp, body, 403, "loopback")
+	wantError(t, resp, body, 403, "not public")
 	if n := o.heads.Load() + o.gets.Load(); n != 0 {
 		t.Errorf("the origin saw %d requests", n)
 	}

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -78,6 +80,10 @@ func (p *Pipeline) query(urlPath, rawQuery string) (url.Values, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return nil, &plugin.ParamError{Param: "query", Reason: "malformed query string"}
+	}
+	// ParseQuery skips empty fields; refusing them keeps one spelling per request.
+	if rawQuery != "" && slices.Contains(strings.Split(rawQuery, "&"), "") {
+		return nil, &plugin.ParamError{Param: "query", Reason: "stray & (an empty parameter)"}
 	}
 	if p.cfg.SigningKey != nil && !Verify(p.cfg.SigningKey, urlPath, q) {
 		if len(q["sig"]) == 0 {

@@ -41,19 +41,14 @@ func Sign(key []byte, path string, q url.Values) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// Verify reports whether q's sig is the signature of path and q under key (compared in constant
-// time; padded base64url is accepted too).
+// Verify reports whether q's sig is the signature of path and q under key, in Sign's encoding
+// exactly (unpadded base64url): one signature has one spelling. Compared in constant time.
 func Verify(key []byte, path string, q url.Values) bool {
 	sigs := q["sig"]
 	if len(sigs) != 1 {
 		return false
 	}
-	got, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(sigs[0], "="))
-	if err != nil {
-		return false
-	}
-	want, _ := base64.RawURLEncoding.DecodeString(Sign(key, path, q))
-	return hmac.Equal(got, want)
+	return hmac.Equal([]byte(sigs[0]), []byte(Sign(key, path, q)))
 }
 
 // SignURL returns rawURL (absolute, or a path with a query) with its query in canonical order

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"code.dny.dev/ssrf"
+
 	"github.com/styleproxy/styleproxy/imaging"
 	"github.com/styleproxy/styleproxy/plugin"
 )
@@ -196,8 +198,9 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 
 // HTTPSourceOptions configure an HTTPSource. Zero fields take the defaults given.
 type HTTPSourceOptions struct {
-	// AllowPrivate lets the origin resolve to loopback, private (RFC 1918, fc00::/7), link-local,
-	// unspecified and multicast addresses. Off, connections to them are refused (403), which
+	// AllowPrivate lets the origin resolve to addresses in IANA's special-purpose ranges
+	// (loopback, private, shared 100.64.0.0/10, link-local, reserved, NAT64, 6to4, ...) and
+	// outside IPv6's global unicast range. Off, connections to them are refused (403), which
 	// keeps a request from reaching internal services through the origin's DNS.
 	AllowPrivate bool
 	// MaxBytes caps a source image's size; 0 leaves it to the pipeline's MaxSourceBytes (the
@@ -264,10 +267,11 @@ func NewHTTPSource(base string, opts HTTPSourceOptions) (*HTTPSource, error) {
 	case opts.MaxRedirects < 0:
 		opts.MaxRedirects = 0
 	}
+	guard := ssrf.New(ssrf.WithAnyPort())
 	if !opts.AllowPrivate {
 		if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
-			if why := privateAddr(ip); why != "" {
-				return nil, fmt.Errorf("plugin: origin %q is a %s address (allow private sources to use it)", base, why)
+			if err := guard.SafeAddr(ip); err != nil {
+				return nil, fmt.Errorf("plugin: origin %q is not a public address (allow private sources to use it): %w", base, err)
 			}
 		}
 	}
@@ -275,14 +279,11 @@ func NewHTTPSource(base string, opts HTTPSourceOptions) (*HTTPSource, error) {
 	dialer := &net.Dialer{Timeout: opts.ConnectTimeout}
 	if !opts.AllowPrivate {
 		// Control sees the resolved address of every connection, redirects included, so a
-		// hostname that resolves (or rebinds) to an internal address is caught.
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return &ForbiddenError{Reason: "source address " + address + " is not an IP address"}
-			}
-			if why := privateAddr(ap.Addr()); why != "" {
-				return &ForbiddenError{Reason: "the origin's address is " + why}
+		// hostname that resolves (or rebinds) to an internal address is caught. The ranges are
+		// IANA's special-purpose registries, as code.dny.dev/ssrf maintains them.
+		dialer.Control = func(network, address string, c syscall.RawConn) error {
+			if err := guard.Safe(network, address, c); err != nil {
+				return &ForbiddenError{Reason: "the origin's address is not public (" + err.Error() + ")"}
 			}
 			return nil
 		}
@@ -311,24 +312,6 @@ func NewHTTPSource(base string, opts HTTPSourceOptions) (*HTTPSource, error) {
 		},
 	}
 	return s, nil
-}
-
-// privateAddr names the kind of a non-public address ("loopback", "private", ...), or "".
-func privateAddr(ip netip.Addr) string {
-	ip = ip.Unmap()
-	switch {
-	case ip.IsLoopback():
-		return "loopback"
-	case ip.IsPrivate():
-		return "private"
-	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
-		return "link-local"
-	case ip.IsUnspecified():
-		return "unspecified"
-	case ip.IsMulticast():
-		return "multicast"
-	}
-	return ""
 }
 
 // ID returns "http:" and the base URL.

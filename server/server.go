@@ -217,7 +217,6 @@ func New(cfg Config) (*Server, error) {
 	if isURL(cfg.Source) {
 		source, err = pipeline.NewHTTPSource(cfg.Source, pipeline.HTTPSourceOptions{
 			AllowPrivate: cfg.AllowPrivateSources, MaxBytes: int64(cfg.MaxSourceMB) << 20,
-			ConnectTimeout: 5 * time.Second, TotalTimeout: 30 * time.Second, MaxRedirects: 3,
 		})
 	} else {
 		source, err = pipeline.NewDirSource(cfg.Source)
