@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bufio"
 	"bytes"
-	"container/list"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	"github.com/styleproxy/styleproxy/internal/atomicfile"
-
-	gocache "github.com/patrickmn/go-cache"
 )
 
 // Entry is one cached response: an encoded image and its media type. Its bytes are shared
@@ -43,8 +40,7 @@ type CacheConfig struct {
 }
 
 // Cache is a two-tier cache of responses keyed by the pipeline's cache keys (hex SHA-256): L1 in
-// memory (go-cache, bounded by a byte budget with LRU eviction, which go-cache itself lacks) and
-// L2 on disk. A disk hit is copied into memory. Safe for concurrent use.
+// memory and L2 on disk, each bounded by a byte budget with least-recently-used eviction. A disk hit is copied into memory. Safe for concurrent use.
 type Cache struct {
 	mem  *memTier
 	disk *diskTier
@@ -135,12 +131,12 @@ func (c *Cache) Stats() CacheStats {
 	}
 	if c.mem != nil {
 		c.mem.mu.Lock()
-		s.MemItems, s.MemBytes = c.mem.lru.Len(), c.mem.bytes
+		s.MemItems, s.MemBytes = c.mem.lru.len(), c.mem.lru.bytes
 		c.mem.mu.Unlock()
 	}
 	if c.disk != nil {
 		c.disk.mu.Lock()
-		s.DiskItems, s.DiskBytes = c.disk.lru.Len(), c.disk.bytes
+		s.DiskItems, s.DiskBytes = c.disk.lru.len(), c.disk.lru.bytes
 		c.disk.mu.Unlock()
 	}
 	return s
@@ -161,66 +157,34 @@ func validKey(k string) bool {
 	return true
 }
 
-// memOverhead is what an entry costs beyond its body and key: the go-cache item, the list
-// element, the content type and the map slot, roughly.
+// memOverhead is what an entry costs beyond its body and key: the list element, the content
+// type and the map slot, roughly.
 const memOverhead = 256
 
-// memTier is go-cache (no expiry) plus byte accounting and an LRU list.
+// memTier keeps encoded responses in memory within a byte budget.
 type memTier struct {
-	budget int64
-
-	mu    sync.Mutex
-	store *gocache.Cache // key -> *memItem
-	lru   *list.List     // of keys, most recent first
-	bytes int64
-}
-
-type memItem struct {
-	e    Entry
-	el   *list.Element
-	size int64
+	mu  sync.Mutex
+	lru *byteLRU[Entry]
 }
 
 func newMemTier(budget int64) *memTier {
-	return &memTier{budget: budget, store: gocache.New(gocache.NoExpiration, 0), lru: list.New()}
+	return &memTier{lru: newByteLRU[Entry](budget, nil)}
 }
 
 func (m *memTier) get(key string) (Entry, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, ok := m.store.Get(key)
-	if !ok {
-		return Entry{}, false
-	}
-	it := v.(*memItem)
-	m.lru.MoveToFront(it.el)
-	return it.e, true
+	return m.lru.get(key)
 }
 
 func (m *memTier) put(key string, e Entry) {
 	size := int64(len(e.Body)+len(e.ContentType)+len(key)) + memOverhead
-	if size > m.budget {
-		return // would evict everything and still not fit
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if v, ok := m.store.Get(key); ok {
-		old := v.(*memItem)
-		m.bytes -= old.size
-		m.lru.Remove(old.el)
+	if size > m.lru.budget {
+		return // would evict everything and still not fit
 	}
-	it := &memItem{e: e, size: size, el: m.lru.PushFront(key)}
-	m.store.Set(key, it, gocache.NoExpiration)
-	m.bytes += size
-	for m.bytes > m.budget {
-		back := m.lru.Back()
-		k := back.Value.(string)
-		if v, ok := m.store.Get(k); ok {
-			m.bytes -= v.(*memItem).size
-		}
-		m.store.Delete(k)
-		m.lru.Remove(back)
-	}
+	m.lru.add(key, e, size)
 }
 
 // Disk entries: a header, then the body.
@@ -232,25 +196,18 @@ func (m *memTier) put(key string, e Entry) {
 const diskMagic = "styleproxy-cache 1\n"
 
 type diskTier struct {
-	dir    string
-	budget int64
+	dir string
 
-	mu    sync.Mutex
-	index map[string]*list.Element // key -> element of lru holding *diskItem
-	lru   *list.List               // most recent first
-	bytes int64
-}
-
-type diskItem struct {
-	key  string
-	size int64
+	mu  sync.Mutex
+	lru *byteLRU[struct{}] // the files, by key and size; evicting one removes its file
 }
 
 func openDiskTier(dir string, budget int64) (*diskTier, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("plugin: cache folder: %w", err)
 	}
-	d := &diskTier{dir: dir, budget: budget, index: map[string]*list.Element{}, lru: list.New()}
+	d := &diskTier{dir: dir}
+	d.lru = newByteLRU(budget, func(key string, _ struct{}) { os.Remove(d.path(key)) })
 	type found struct {
 		key  string
 		size int64
@@ -282,14 +239,12 @@ func openDiskTier(dir string, budget int64) (*diskTier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin: cache folder: %w", err)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].mod.After(all[j].mod) })
+	// Oldest first, so the most recently used end up most recent (and the oldest are evicted
+	// if the budget shrank).
+	sort.Slice(all, func(i, j int) bool { return all[i].mod.Before(all[j].mod) })
 	for _, f := range all {
-		d.index[f.key] = d.lru.PushBack(&diskItem{key: f.key, size: f.size})
-		d.bytes += f.size
+		d.lru.add(f.key, struct{}{}, f.size)
 	}
-	d.mu.Lock()
-	d.evictLocked()
-	d.mu.Unlock()
 	return d, nil
 }
 
@@ -297,7 +252,7 @@ func (d *diskTier) path(key string) string { return filepath.Join(d.dir, key[:2]
 
 func (d *diskTier) get(key string) (Entry, bool) {
 	d.mu.Lock()
-	_, ok := d.index[key]
+	_, ok := d.lru.get(key)
 	d.mu.Unlock()
 	if !ok {
 		return Entry{}, false
@@ -315,11 +270,6 @@ func (d *diskTier) get(key string) (Entry, bool) {
 	}
 	now := time.Now()
 	os.Chtimes(p, now, now) // recency survives a restart
-	d.mu.Lock()
-	if el, ok := d.index[key]; ok {
-		d.lru.MoveToFront(el)
-	}
-	d.mu.Unlock()
 	return e, true
 }
 
@@ -367,13 +317,7 @@ func (d *diskTier) put(key string, e Entry) error {
 	size := int64(len(head) + len(e.Body))
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if el, ok := d.index[key]; ok {
-		d.bytes -= el.Value.(*diskItem).size
-		d.lru.Remove(el)
-	}
-	d.index[key] = d.lru.PushFront(&diskItem{key: key, size: size})
-	d.bytes += size
-	d.evictLocked()
+	d.lru.add(key, struct{}{}, size)
 	return nil
 }
 
@@ -397,23 +341,8 @@ func writeEntry(path, head string, body []byte) error {
 func (d *diskTier) forget(key string, remove bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if el, ok := d.index[key]; ok {
-		d.bytes -= el.Value.(*diskItem).size
-		d.lru.Remove(el)
-		delete(d.index, key)
-	}
+	d.lru.remove(key)
 	if remove {
 		os.Remove(d.path(key))
-	}
-}
-
-func (d *diskTier) evictLocked() {
-	for d.budget > 0 && d.bytes > d.budget && d.lru.Len() > 0 {
-		back := d.lru.Back()
-		it := back.Value.(*diskItem)
-		os.Remove(d.path(it.key))
-		d.bytes -= it.size
-		d.lru.Remove(back)
-		delete(d.index, it.key)
 	}
 }

@@ -257,3 +257,52 @@ func TestHTTPSourcePrivateAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSourceRemembersAnswers: with VersionTTL and NotFoundTTL a cache hit asks the origin
+// nothing, and a missing image is asked about once.
+func TestHTTPSourceRemembersAnswers(t *testing.T) {
+	o := startOrigin(t)
+	s := httpServer(t, o, pipeline.HTTPSourceOptions{AllowPrivate: true, VersionTTL: time.Hour, NotFoundTTL: time.Hour},
+		pipeline.Config{MaxSourceBytes: 300_000})
+	resp, body := get(t, s.URL+"/img/kitten.jpg?w=100")
+	wantOK(t, resp, body)
+	heads, gets := o.heads.Load(), o.gets.Load()
+	if heads != 1 {
+		t.Errorf("first request: %d HEADs, want 1", heads)
+	}
+	resp2, body2 := get(t, s.URL+"/img/kitten.jpg?w=100")
+	if !bytes.Equal(body, body2) || o.heads.Load() != heads || o.gets.Load() != gets {
+		t.Errorf("cache hit: %d HEADs and %d GETs to the origin, want none", o.heads.Load()-heads, o.gets.Load()-gets)
+	}
+	// Another variant of the same image needs its bytes, but not its version.
+	resp, body = get(t, s.URL+"/img/kitten.jpg?w=50")
+	wantOK(t, resp, body)
+	if o.heads.Load() != heads || o.gets.Load() != gets+1 {
+		t.Errorf("new variant: %d HEADs and %d GETs, want 0 and 1", o.heads.Load()-heads, o.gets.Load()-gets)
+	}
+	// Within the TTL a change at the origin is not seen: that is the trade.
+	o.mu.Lock()
+	o.etags["kitten.jpg"] = `"v2"`
+	o.mu.Unlock()
+	if resp3, _ := get(t, s.URL+"/img/kitten.jpg?w=100"); resp3.Header.Get("ETag") != resp2.Header.Get("ETag") {
+		t.Error("the version changed within its TTL")
+	}
+
+	before := o.heads.Load() + o.gets.Load()
+	for range 3 {
+		resp, body := get(t, s.URL+"/img/missing.jpg")
+		wantError(t, resp, body, 404, "missing.jpg")
+	}
+	if n := o.heads.Load() + o.gets.Load() - before; n != 1 {
+		t.Errorf("three requests for a missing image asked the origin %d times, want 1", n)
+	}
+	// Failures other than 404 are not remembered.
+	before = o.heads.Load() + o.gets.Load()
+	for range 2 {
+		resp, body := get(t, s.URL+"/img/status/500.jpg")
+		wantError(t, resp, body, 502, "500")
+	}
+	if n := o.heads.Load() + o.gets.Load() - before; n != 2 {
+		t.Errorf("two requests for a failing image asked the origin %d times, want 2", n)
+	}
+}

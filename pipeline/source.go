@@ -214,6 +214,12 @@ type HTTPSourceOptions struct {
 	// Every redirect must stay on the configured origin (scheme, host and port), and every
 	// connection's address is checked as above.
 	MaxRedirects int
+	// VersionTTL is how long an image's version, read from the origin's validators, is trusted
+	// before the origin is asked again (0 = ask on every request). A change at the origin is
+	// served once it expires.
+	VersionTTL time.Duration
+	// NotFoundTTL is how long a 404 or 410 from the origin is remembered (0 = not at all).
+	NotFoundTTL time.Duration
 }
 
 // HTTPSource fetches images from one HTTP(S) origin: /img/{path} is {base}{path}.
@@ -227,9 +233,10 @@ type HTTPSourceOptions struct {
 // failures to an OriginError (502), timeouts to 504, an image over the size limit to
 // imaging.ErrTooLarge (413).
 type HTTPSource struct {
-	base   *url.URL
-	opts   HTTPSourceOptions
-	client *http.Client
+	base    *url.URL
+	opts    HTTPSourceOptions
+	client  *http.Client
+	answers *originAnswers // nil: ask the origin every time
 }
 
 // NewHTTPSource makes a source for the origin base ("https://origin.example/images/"): an
@@ -275,7 +282,7 @@ func NewHTTPSource(base string, opts HTTPSourceOptions) (*HTTPSource, error) {
 			}
 		}
 	}
-	s := &HTTPSource{base: u, opts: opts}
+	s := &HTTPSource{base: u, opts: opts, answers: newOriginAnswers(opts.VersionTTL, opts.NotFoundTTL)}
 	dialer := &net.Dialer{Timeout: opts.ConnectTimeout}
 	if !opts.AllowPrivate {
 		// Control sees the resolved address of every connection, redirects included, so a
@@ -397,8 +404,18 @@ func httpVersion(h http.Header, contentLength int64) string {
 	return ""
 }
 
-// Stat asks the origin for the image's validators with a HEAD request.
+// Stat asks the origin for the image's validators with a HEAD request, unless its answer is
+// remembered (VersionTTL, NotFoundTTL).
 func (s *HTTPSource) Stat(ctx context.Context, path string) (string, error) {
+	if v, err, ok := s.answers.lookup(path); ok {
+		return v, err
+	}
+	v, err := s.head(ctx, path)
+	s.answers.remember(path, v, err)
+	return v, err
+}
+
+func (s *HTTPSource) head(ctx context.Context, path string) (string, error) {
 	resp, err := s.do(ctx, http.MethodHead, path)
 	if errors.Is(err, errNoHead) {
 		return "", nil
@@ -417,6 +434,7 @@ func (s *HTTPSource) Fetch(ctx context.Context, path string, maxBytes int64) ([]
 	}
 	resp, err := s.do(ctx, http.MethodGet, path)
 	if err != nil {
+		s.answers.remember(path, "", err) // a 404 is remembered; nothing else is
 		return nil, "", err
 	}
 	defer resp.Body.Close()

@@ -46,9 +46,10 @@ type Config struct {
 	WorkStep     int `help:"the shorter side of a work shape is a multiple of this; fewer shapes to compile, larger aspect error"`
 	MaxOutputPx  int `help:"largest w or h a URL may ask for"`
 
-	MaxSourceMB         int  `name:"max-source-mb" help:"largest source image in MB"`
-	MaxSourceMP         int  `name:"max-source-mp" help:"largest source image in megapixels (checked before decoding)"`
-	AllowPrivateSources bool `help:"let an HTTP origin resolve to loopback, private or link-local addresses"`
+	MaxSourceMB         int           `name:"max-source-mb" help:"largest source image in MB"`
+	MaxSourceMP         int           `name:"max-source-mp" help:"largest source image in megapixels (checked before decoding)"`
+	AllowPrivateSources bool          `help:"let an HTTP origin resolve to loopback, private or link-local addresses"`
+	OriginTTL           time.Duration `name:"origin-ttl" help:"how long an HTTP origin's answers are trusted: image versions, and 404s for at most 10s (0 = ask on every request)"`
 
 	CacheMemMB   int    `name:"cache-mem-mb" help:"in-memory cache budget in MB (0 = off)"`
 	CacheDir     string `placeholder:"DIR" help:"disk cache folder (default DATA/cache)"`
@@ -65,6 +66,10 @@ type Config struct {
 	Logger *slog.Logger `kong:"-"`
 }
 
+// maxNotFoundTTL bounds how long an origin's 404 is remembered: an image uploaded after a miss
+// should not stay missing for long.
+const maxNotFoundTTL = 10 * time.Second
+
 // DefaultConfig is what `serve` runs with when no flag says otherwise.
 func DefaultConfig() Config {
 	return Config{
@@ -72,7 +77,7 @@ func DefaultConfig() Config {
 		Workers: 1, Queue: 16, Timeout: 120 * time.Second,
 		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
 		WorkStep: style.DefaultWorkStep, MaxOutputPx: 2048,
-		MaxSourceMB: 25, MaxSourceMP: 50,
+		MaxSourceMB: 25, MaxSourceMP: 50, OriginTTL: time.Minute,
 		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: pipeline.DefaultCacheControl,
 		MaxUploadMB: 20, MaxUploadMP: 40,
 	}
@@ -119,6 +124,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		bad("timeout", "must be positive, got %s", c.Timeout)
+	}
+	if c.OriginTTL < 0 {
+		bad("origin-ttl", "must be 0 or more, got %s", c.OriginTTL)
 	}
 	if c.Source == "" {
 		bad("source", "is required: a folder or an http(s) URL")
@@ -217,6 +225,7 @@ func New(cfg Config) (*Server, error) {
 	if isURL(cfg.Source) {
 		source, err = pipeline.NewHTTPSource(cfg.Source, pipeline.HTTPSourceOptions{
 			AllowPrivate: cfg.AllowPrivateSources, MaxBytes: int64(cfg.MaxSourceMB) << 20,
+			VersionTTL: cfg.OriginTTL, NotFoundTTL: min(cfg.OriginTTL, maxNotFoundTTL),
 		})
 	} else {
 		source, err = pipeline.NewDirSource(cfg.Source)
