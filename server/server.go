@@ -210,7 +210,7 @@ func New(cfg Config) (*Server, error) {
 	styleFilter, err := style.New(lib, eng, style.Config{
 		MaxIters: cfg.MaxIters, DefaultIters: cfg.DefaultIters, MaxWorkPx: cfg.MaxWorkPx,
 		WorkStep: cfg.WorkStep, OnIterations: m.onIterations,
-		OnWarm: func(b style.Bucket, d time.Duration, err error) {
+		OnWarm: func(b engine.Bucket, d time.Duration, err error) {
 			if err != nil {
 				log.Error("compiling a work shape failed", "shape", b.String(), "error", err.Error())
 				return
@@ -326,7 +326,7 @@ func workPx(flag int, onCUDA bool) int {
 // /readyz answers 503 naming the shapes still to compile.
 func (s *Server) StartWarmup() {
 	s.log.Info("compiling the work shapes", "max_work_px", s.cfg.MaxWorkPx,
-		"shapes", len(style.Buckets(s.cfg.MaxWorkPx, s.cfg.WorkStep)))
+		"shapes", len(engine.Buckets(s.cfg.MaxWorkPx, s.cfg.WorkStep)))
 	s.style.StartWarmup()
 }
 

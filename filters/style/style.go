@@ -37,7 +37,7 @@ type Config struct {
 	OnIterations func(n int, d time.Duration)
 	// OnWarm, if set, is told when StartWarmup has compiled a work shape, how long it took, and
 	// any error.
-	OnWarm func(b Bucket, d time.Duration, err error)
+	OnWarm func(b engine.Bucket, d time.Duration, err error)
 }
 
 // Defaults for a 2-core machine on the pure-Go backend: about 0.3 s an iteration at 256x192, so a
@@ -92,7 +92,7 @@ func (f *Filter) StartWarmup() {
 	if f.warm != nil {
 		return
 	}
-	f.warm = newWarmer(Buckets(f.cfg.MaxWorkPx, f.cfg.WorkStep), func(b Bucket) error {
+	f.warm = newWarmer(engine.Buckets(f.cfg.MaxWorkPx, f.cfg.WorkStep), func(b engine.Bucket) error {
 		return f.eng.Warm(b.H, b.W)
 	}, f.cfg.OnWarm)
 	f.warm.start(warmWorkers())
@@ -258,13 +258,13 @@ func (o *Options) Apply(ctx context.Context, img *imaging.Image, progress plugin
 }
 
 // workImage is the image the optimisation runs on: the input resized to its bucket (see
-// bucketFor), once that bucket is compiled.
+// engine.BucketFor), once that bucket is compiled.
 func (o *Options) workImage(ctx context.Context, orig *imaging.RGB) (*imaging.RGB, error) {
 	w, h := orig.Width, orig.Height
 	if min(w, h)*o.workPx/max(w, h) < engine.MinSide {
 		return nil, &plugin.ParamError{Param: "w", Reason: fmt.Sprintf("the image's aspect ratio leaves under %d px on its short side at the %d px work size", engine.MinSide, o.workPx)}
 	}
-	b := bucketFor(w, h, o.workPx, o.step)
+	b := engine.BucketFor(w, h, o.workPx, o.step)
 	if o.warm != nil {
 		if err := o.warm.wait(ctx, b); err != nil {
 			return nil, err

@@ -243,7 +243,7 @@ func TestWarmupThenNewAspectsCompileNothing(t *testing.T) {
 	const work = 96 // no other test uses this work size, so its shapes are new to the engine
 	var mu sync.Mutex
 	warmed := 0
-	f, err := New(lib, e, Config{MaxWorkPx: work, OnWarm: func(b Bucket, _ time.Duration, err error) {
+	f, err := New(lib, e, Config{MaxWorkPx: work, OnWarm: func(b engine.Bucket, _ time.Duration, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -264,7 +264,7 @@ func TestWarmupThenNewAspectsCompileNothing(t *testing.T) {
 			t.Fatalf("still warming %v", f.Warming())
 		}
 	}
-	n := len(Buckets(work, DefaultWorkStep))
+	n := len(engine.Buckets(work, DefaultWorkStep))
 	if got := e.Compilations() - before; got != int64(2*n) || warmed != n {
 		t.Errorf("warm-up compiled %d programs over %d buckets, want %d over %d", got, warmed, 2*n, n)
 	}

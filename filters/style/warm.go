@@ -6,24 +6,26 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/styleproxy/styleproxy/engine"
 )
 
 // warmer compiles the engine for every bucket in the background and lets requests wait for
 // theirs: a request never compiles, and one whose bucket is still queued moves it to the front.
 type warmer struct {
-	warm   func(b Bucket) error
-	report func(b Bucket, d time.Duration, err error)
+	warm   func(b engine.Bucket) error
+	report func(b engine.Bucket, d time.Duration, err error)
 
 	mu    sync.Mutex
-	queue []Bucket // not started, in order
-	cold  []Bucket // not finished (queued or compiling), in order
-	done  map[Bucket]chan struct{}
-	errs  map[Bucket]error
+	queue []engine.Bucket // not started, in order
+	cold  []engine.Bucket // not finished (queued or compiling), in order
+	done  map[engine.Bucket]chan struct{}
+	errs  map[engine.Bucket]error
 }
 
-func newWarmer(buckets []Bucket, warm func(Bucket) error, report func(Bucket, time.Duration, error)) *warmer {
+func newWarmer(buckets []engine.Bucket, warm func(engine.Bucket) error, report func(engine.Bucket, time.Duration, error)) *warmer {
 	w := &warmer{warm: warm, report: report, queue: slices.Clone(buckets), cold: slices.Clone(buckets),
-		done: map[Bucket]chan struct{}{}, errs: map[Bucket]error{}}
+		done: map[engine.Bucket]chan struct{}{}, errs: map[engine.Bucket]error{}}
 	for _, b := range buckets {
 		w.done[b] = make(chan struct{})
 	}
@@ -54,28 +56,28 @@ func (w *warmer) start(n int) {
 	}
 }
 
-func (w *warmer) next() (Bucket, bool) {
+func (w *warmer) next() (engine.Bucket, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.queue) == 0 {
-		return Bucket{}, false
+		return engine.Bucket{}, false
 	}
 	b := w.queue[0]
 	w.queue = w.queue[1:]
 	return b, true
 }
 
-func (w *warmer) finish(b Bucket, err error) {
+func (w *warmer) finish(b engine.Bucket, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.errs[b] = err
-	w.cold = slices.DeleteFunc(w.cold, func(c Bucket) bool { return c == b })
+	w.cold = slices.DeleteFunc(w.cold, func(c engine.Bucket) bool { return c == b })
 	close(w.done[b])
 }
 
 // wait returns once bucket b is compiled (with the error compiling it gave), moving it to the
 // front of the queue if it has not started. A bucket the warmer does not know returns at once.
-func (w *warmer) wait(ctx context.Context, b Bucket) error {
+func (w *warmer) wait(ctx context.Context, b engine.Bucket) error {
 	w.mu.Lock()
 	ch, ok := w.done[b]
 	if i := slices.Index(w.queue, b); i > 0 {
@@ -96,7 +98,7 @@ func (w *warmer) wait(ctx context.Context, b Bucket) error {
 }
 
 // warming lists the buckets not compiled yet, in their planned order.
-func (w *warmer) warming() []Bucket {
+func (w *warmer) warming() []engine.Bucket {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.cold)

@@ -1,13 +1,13 @@
-package style
+package engine
 
 import (
 	"fmt"
 	"slices"
 )
 
-// Bucket is a work shape: the size, in pixels, an optimisation runs at. Every image is stylized at
-// one of a fixed set of buckets, so that a server compiles each shape once, before the first
-// request, and never on a request's path.
+// Bucket is a work shape: the size, in pixels, an optimisation runs at. A server stylizes every
+// image at one of a fixed set of buckets, so that it compiles each shape once (see Warm), before
+// the first request, and never on a request's path.
 type Bucket struct{ W, H int }
 
 func (b Bucket) String() string { return fmt.Sprintf("%dx%d", b.W, b.H) }
@@ -22,11 +22,11 @@ func shortSides(work, step int) []int {
 	return append(s, work)
 }
 
-// bucketFor is the work shape of a w×h image: its longer side becomes work and its shorter side
+// BucketFor is the work shape of a w×h image: its longer side becomes work and its shorter side
 // the allowed length nearest to its scaled length (the larger on a tie). The aspect ratio moves by
 // at most half a step on the shorter side (a side under one step is raised to one step); the
 // final resize to the output box restores it.
-func bucketFor(w, h, work, step int) Bucket {
+func BucketFor(w, h, work, step int) Bucket {
 	long, short := max(w, h), min(w, h)
 	exact := float64(short) * float64(work) / float64(long)
 	best := 0
@@ -47,7 +47,7 @@ func bucketFor(w, h, work, step int) Bucket {
 func Buckets(work, step int) []Bucket {
 	var all []Bucket
 	for _, r := range [][2]int{{4, 3}, {3, 4}, {3, 2}, {2, 3}, {16, 9}, {9, 16}, {1, 1}} {
-		if b := bucketFor(r[0], r[1], work, step); !slices.Contains(all, b) {
+		if b := BucketFor(r[0], r[1], work, step); !slices.Contains(all, b) {
 			all = append(all, b)
 		}
 	}
