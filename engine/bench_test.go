@@ -5,15 +5,16 @@ import (
 	"image"
 	_ "image/jpeg"
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
 // loadJPEGScaled decodes a JPEG from the shared images and scales it (nearest neighbour, which is
 // all a timing needs) so its shorter side is short pixels, like torchvision.transforms.Resize.
 func loadJPEGScaled(tb testing.TB, name string, short int) *Image {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(sharedDir(tb), "images", name))
+	f, err := os.Open(testutil.Shared(tb, "images", name))
 	if err != nil {
 		tb.Fatal(err)
 	}

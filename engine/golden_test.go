@@ -12,21 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/weights"
 )
-
-// sharedDir is ../shared beside the repository, where the weights, images and golden values are.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	d, err := filepath.Abs(filepath.Join("..", "..", "shared"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(d, "golden")); err != nil {
-		t.Fatalf("shared test data not found at %s (the repository expects ../shared beside it): %v", d, err)
-	}
-	return d
-}
 
 var (
 	testEngineOnce sync.Once
@@ -34,21 +22,14 @@ var (
 	testEngineErr  error
 )
 
-// newTestEngine builds one engine for the package's tests, on the backend STYLEPROXY_BACKEND
-// names (the pure-Go backend by default).
+// newTestEngine builds one engine for the package's tests, as testengine.Open does for the
+// others (which the engine's own tests cannot import).
 func newTestEngine(t testing.TB) *Engine {
 	t.Helper()
 	testEngineOnce.Do(func() {
-		path := os.Getenv("STYLEPROXY_WEIGHTS")
-		if path == "" {
-			path = filepath.Join(sharedDir(t), "weights")
-		}
-		spec := os.Getenv("STYLEPROXY_BACKEND")
-		if spec == "" {
-			spec = "go"
-		}
-		if path, testEngineErr = weights.Resolve(path); testEngineErr == nil {
-			testEngine, _, testEngineErr = Open(path, spec)
+		var path string
+		if path, testEngineErr = weights.Resolve(testutil.Weights(t)); testEngineErr == nil {
+			testEngine, _, testEngineErr = Open(path, testutil.Backend())
 		}
 	})
 	if testEngineErr != nil {
@@ -120,7 +101,7 @@ type goldenCase struct {
 // pairs in testdata/golden (flat colour areas and odd sizes; see testdata/golden/README.md).
 func goldenFiles(t testing.TB) []string {
 	t.Helper()
-	files := []string{filepath.Join(sharedDir(t), "golden", "tubingen_starry.json")}
+	files := []string{testutil.Shared(t, "golden", "tubingen_starry.json")}
 	own, err := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
 	if err != nil || len(own) == 0 {
 		t.Fatalf("no golden files in testdata/golden: %v", err)

@@ -2,11 +2,9 @@ package imaging
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -21,6 +19,8 @@ import (
 	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
+
+	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -28,36 +28,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	Shutdown()
 	os.Exit(code)
-}
-
-// sharedDir finds the project's shared data: inside the repository root on the device machines,
-// beside it in a plain checkout. Missing data fails the test: it must not silently skip.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	for _, d := range []string{"../../shared", "../../../shared"} {
-		if fi, err := os.Stat(filepath.Join(d, "images")); err == nil && fi.IsDir() {
-			return d
-		}
-	}
-	t.Fatalf("shared data not found: want ../../shared/images or ../../../shared/images from %s", mustGetwd(t))
-	return ""
-}
-
-func mustGetwd(t testing.TB) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return wd
-}
-
-func readShared(t testing.TB, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedDir(t), rel))
-	if err != nil {
-		t.Fatalf("read shared %s: %v", rel, err)
-	}
-	return b
 }
 
 // sharedImages are the photos in shared/images with their sizes (w x h).
@@ -143,7 +113,7 @@ func encodePNG(t testing.TB, m image.Image) []byte {
 func TestDecodeSharedImages(t *testing.T) {
 	for _, tc := range sharedImages {
 		t.Run(tc.name, func(t *testing.T) {
-			data := readShared(t, filepath.Join("images", tc.name))
+			data := testutil.ReadShared(t, filepath.Join("images", tc.name))
 			im := decode(t, data)
 			if w, h := im.Size(); w != tc.w || h != tc.h {
 				t.Fatalf("Size = %dx%d, want %dx%d", w, h, tc.w, tc.h)
@@ -162,7 +132,7 @@ func TestDecodeSharedImages(t *testing.T) {
 				t.Errorf("mean |libvips - image/jpeg| = %.3f, want <= 3", d)
 			}
 
-			fim, err := DecodeFile(filepath.Join(sharedDir(t), "images", tc.name), Limits{MaxBytes: int64(len(data)), MaxPixels: int64(tc.w * tc.h)})
+			fim, err := DecodeFile(testutil.Shared(t, "images", tc.name), Limits{MaxBytes: int64(len(data)), MaxPixels: int64(tc.w * tc.h)})
 			if err != nil {
 				t.Fatalf("DecodeFile at exactly the limits: %v", err)
 			}
@@ -216,7 +186,7 @@ func TestResizeShorterSide(t *testing.T) {
 	for _, tc := range sharedImages {
 		for _, px := range []int{192, 512} {
 			t.Run(fmt.Sprintf("%s/%d", tc.name, px), func(t *testing.T) {
-				im := decode(t, readShared(t, filepath.Join("images", tc.name)))
+				im := decode(t, testutil.ReadShared(t, filepath.Join("images", tc.name)))
 				before := channelMeans(rgbOf(t, im))
 				if err := im.ResizeShorterSide(px); err != nil {
 					t.Fatal(err)
@@ -240,7 +210,7 @@ func TestResizeShorterSide(t *testing.T) {
 	}
 
 	// The brief's example, spelled out: tubingen (1024x768) to 192 is 256x192.
-	im := decode(t, readShared(t, "images/tubingen.jpg"))
+	im := decode(t, testutil.ReadShared(t, "images/tubingen.jpg"))
 	if err := im.ResizeShorterSide(192); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +228,7 @@ func TestResizeShorterSide(t *testing.T) {
 }
 
 func TestResizeExact(t *testing.T) {
-	data := readShared(t, "images/kitten.jpg")
+	data := testutil.ReadShared(t, "images/kitten.jpg")
 	for _, tc := range []struct {
 		w, h int
 		want error
@@ -315,7 +285,7 @@ func TestRGBRoundTrip(t *testing.T) {
 	random := &RGB{Width: 61, Height: 37, Pix: make([]uint8, 3*61*37)}
 	rng.Read(random.Pix)
 
-	photo := decode(t, readShared(t, "images/tubingen.jpg"))
+	photo := decode(t, testutil.ReadShared(t, "images/tubingen.jpg"))
 	if err := photo.ResizeShorterSide(96); err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +440,7 @@ func TestRGB16PNG(t *testing.T) {
 // TestOrientation writes tubingen as a JPEG with an EXIF orientation tag and checks that Decode
 // turns it upright.
 func TestOrientation(t *testing.T) {
-	data := readShared(t, "images/tubingen.jpg")
+	data := testutil.ReadShared(t, "images/tubingen.jpg")
 	up := rgbOf(t, decode(t, data))
 	w, h := up.Width, up.Height
 
@@ -515,7 +485,7 @@ func TestOrientation(t *testing.T) {
 }
 
 func TestCMYKJPEG(t *testing.T) {
-	data := readShared(t, "images/kitten.jpg")
+	data := testutil.ReadShared(t, "images/kitten.jpg")
 	up := rgbOf(t, decode(t, data))
 	ref, err := vips.NewImageFromBuffer(data)
 	if err != nil {
@@ -552,7 +522,7 @@ func TestGoldenPNG(t *testing.T) {
 		{"golden/style_starry_96x80.png", 96, 80},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data := readShared(t, tc.name)
+			data := testutil.ReadShared(t, tc.name)
 			p := rgbOf(t, decode(t, data))
 			if p.Width != tc.w || p.Height != tc.h {
 				t.Fatalf("decoded to %dx%d, want %dx%d (w x h)", p.Width, p.Height, tc.w, tc.h)
@@ -576,7 +546,7 @@ func TestGoldenPNG(t *testing.T) {
 }
 
 func TestEncode(t *testing.T) {
-	im := decode(t, readShared(t, "images/stata.jpg"))
+	im := decode(t, testutil.ReadShared(t, "images/stata.jpg"))
 	if err := im.ResizeShorterSide(128); err != nil {
 		t.Fatal(err)
 	}
@@ -682,47 +652,6 @@ func TestFormatFromExt(t *testing.T) {
 	}
 }
 
-// pngChunk returns one PNG chunk with its CRC.
-func pngChunk(typ string, data []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, uint32(len(data)))
-	b.WriteString(typ)
-	b.Write(data)
-	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
-	return b.Bytes()
-}
-
-// bombPNG builds a valid w x h 1-bit greyscale PNG of zeros by streaming compressed rows, so
-// neither the test nor the file holds the pixels. With idat false the image data is a stub: a
-// header that lies about a huge image.
-func bombPNG(t testing.TB, w, h int, idat bool) []byte {
-	t.Helper()
-	var ihdr [13]byte
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8], ihdr[9] = 1, 0 // bit depth 1, greyscale
-	var out bytes.Buffer
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	out.Write(pngChunk("IHDR", ihdr[:]))
-	var z bytes.Buffer
-	zw, err := zlib.NewWriterLevel(&z, zlib.BestSpeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := make([]byte, 1+(w+7)/8) // filter byte 0 and zero pixels
-	rows := h
-	if !idat {
-		rows = 1
-	}
-	for range rows {
-		zw.Write(row)
-	}
-	zw.Close()
-	out.Write(pngChunk("IDAT", z.Bytes()))
-	out.Write(pngChunk("IEND", nil))
-	return out.Bytes()
-}
-
 // jpegClaiming rewrites the frame header (SOF0/SOF2) of a JPEG to declare w x h; the scan data is
 // left as it is, far too little for that size.
 func jpegClaiming(t testing.TB, jpg []byte, w, h int) []byte {
@@ -750,9 +679,9 @@ func TestDecompressionBomb(t *testing.T) {
 		data []byte
 		dims string
 	}{
-		{"valid 20000x20000", bombPNG(t, 20000, 20000, true), "20000x20000"},
-		{"header 50000x50000", bombPNG(t, 50000, 50000, false), "50000x50000"},
-		{"jpeg header 60000x60000", jpegClaiming(t, readShared(t, "images/kitten.jpg"), 60000, 60000), "60000x60000"},
+		{"valid 20000x20000", testutil.BombPNG(20000, 20000, 20000), "20000x20000"},
+		{"header 50000x50000", testutil.BombPNG(50000, 50000, 1), "50000x50000"},
+		{"jpeg header 60000x60000", jpegClaiming(t, testutil.ReadShared(t, "images/kitten.jpg"), 60000, 60000), "60000x60000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Logf("%d bytes on disk", len(tc.data))
@@ -782,7 +711,7 @@ func TestDecompressionBomb(t *testing.T) {
 		})
 	}
 	// A modest valid "bomb" under the limit still decodes, to white-on-black nothing.
-	im := decode(t, bombPNG(t, 300, 200, true))
+	im := decode(t, testutil.BombPNG(300, 200, 200))
 	if w, h := im.Size(); w != 300 || h != 200 {
 		t.Fatalf("small 1-bit PNG decoded to %dx%d", w, h)
 	}
@@ -794,7 +723,7 @@ func TestDecompressionBomb(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	jpg := readShared(t, "images/tubingen.jpg")
+	jpg := testutil.ReadShared(t, "images/tubingen.jpg")
 	rng := rand.New(rand.NewSource(7))
 	random := make([]byte, 4096)
 	rng.Read(random)
@@ -824,7 +753,7 @@ func TestRefusals(t *testing.T) {
 		{"png signature only", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x00"), Limits{}, ErrNotImage},
 		{"corrupt png data", corruptPNG, Limits{}, ErrNotImage},
 		{"gif header only", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00"), Limits{}, ErrNotImage},
-		{"zero-size png", bombPNG(t, 0, 0, false), Limits{}, nil}, // ErrNotImage or ErrZeroSize
+		{"zero-size png", testutil.BombPNG(0, 0, 1), Limits{}, nil}, // ErrNotImage or ErrZeroSize
 		{"svg", []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>`), Limits{}, ErrUnsupportedFormat},
 		{"pdf", []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"), Limits{}, ErrUnsupportedFormat},
 		{"bmp", append([]byte("BM"), make([]byte, 64)...), Limits{}, ErrUnsupportedFormat},
@@ -863,7 +792,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestDecodeFileErrors(t *testing.T) {
-	path := filepath.Join(sharedDir(t), "images", "tubingen.jpg")
+	path := testutil.Shared(t, "images", "tubingen.jpg")
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -891,7 +820,7 @@ func TestDecodeFileErrors(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	im := decode(t, readShared(t, "images/kitten.jpg"))
+	im := decode(t, testutil.ReadShared(t, "images/kitten.jpg"))
 	im.Close()
 	im.Close()
 	if w, h := im.Size(); w != 0 || h != 0 {
@@ -919,8 +848,8 @@ func TestClosed(t *testing.T) {
 // TestMutatedInputs flips bytes in real files: Decode may fail but must not panic or crash.
 func TestMutatedInputs(t *testing.T) {
 	seeds := [][]byte{
-		readShared(t, "images/kitten.jpg"),
-		readShared(t, "golden/style_starry_96x80.png"),
+		testutil.ReadShared(t, "images/kitten.jpg"),
+		testutil.ReadShared(t, "golden/style_starry_96x80.png"),
 	}
 	if w, err := decode(t, seeds[0]).Encode(WebP, 50); err == nil {
 		seeds = append(seeds, w)
@@ -954,7 +883,7 @@ func TestMutatedInputs(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	data := readShared(t, "images/stata.jpg")
+	data := testutil.ReadShared(t, "images/stata.jpg")
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	results := make([][]byte, 8)

@@ -7,10 +7,12 @@ import (
 	"testing"
 
 	"github.com/davidbyttow/govips/v2/vips"
+
+	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
 func TestSideAndAspectLimits(t *testing.T) {
-	strip := bombPNG(t, 20000, 2, false)
+	strip := testutil.BombPNG(20000, 2, 1)
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -18,7 +20,7 @@ func TestSideAndAspectLimits(t *testing.T) {
 	}{
 		{"longer side", strip, Limits{MaxSide: 16384}},
 		{"aspect", strip, Limits{MaxAspect: 100}},
-		{"aspect portrait", bombPNG(t, 1, 101, false), Limits{MaxAspect: 100}},
+		{"aspect portrait", testutil.BombPNG(1, 101, 1), Limits{MaxAspect: 100}},
 	} {
 		if _, err := Probe(tc.data, tc.lim); !errors.Is(err, ErrTooLarge) {
 			t.Errorf("%s: Probe = %v, want ErrTooLarge", tc.name, err)
@@ -27,7 +29,7 @@ func TestSideAndAspectLimits(t *testing.T) {
 			t.Errorf("%s: Decode = %v, want ErrTooLarge", tc.name, err)
 		}
 	}
-	if _, err := Probe(bombPNG(t, 100, 1, false), Limits{MaxAspect: 100, MaxSide: 100}); err != nil {
+	if _, err := Probe(testutil.BombPNG(100, 1, 1), Limits{MaxAspect: 100, MaxSide: 100}); err != nil {
 		t.Errorf("100x1 at the limits: %v", err)
 	}
 }

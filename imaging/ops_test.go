@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
+
+	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
 func TestParseFit(t *testing.T) {
@@ -137,7 +139,7 @@ func TestResizeFits(t *testing.T) {
 }
 
 func TestResizeDeterministic(t *testing.T) {
-	data := readShared(t, "images/tubingen.jpg")
+	data := testutil.ReadShared(t, "images/tubingen.jpg")
 	var first []byte
 	for i := 0; i < 3; i++ {
 		im := decode(t, data)
@@ -184,7 +186,7 @@ func TestCrop(t *testing.T) {
 }
 
 func TestGrayscaleAndBlur(t *testing.T) {
-	im := decode(t, readShared(t, "images/kitten.jpg"))
+	im := decode(t, testutil.ReadShared(t, "images/kitten.jpg"))
 	if err := im.Grayscale(); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,7 @@ func TestGrayscaleAndBlur(t *testing.T) {
 
 func TestProbe(t *testing.T) {
 	for _, si := range sharedImages {
-		info, err := Probe(readShared(t, "images/"+si.name), Limits{})
+		info, err := Probe(testutil.ReadShared(t, "images/"+si.name), Limits{})
 		if err != nil {
 			t.Fatalf("%s: %v", si.name, err)
 		}
@@ -246,7 +248,7 @@ func TestProbe(t *testing.T) {
 	}
 
 	// The EXIF orientation is applied to the size, as Decode applies it.
-	ref, err := vips.NewImageFromBuffer(readShared(t, "images/kitten.jpg"))
+	ref, err := vips.NewImageFromBuffer(testutil.ReadShared(t, "images/kitten.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +270,7 @@ func TestProbe(t *testing.T) {
 
 	// Limits and refusals, without decoding pixels.
 	start := time.Now()
-	if _, err := Probe(bombPNG(t, 50000, 50000, false), Limits{MaxPixels: 50_000_000}); !errors.Is(err, ErrTooLarge) {
+	if _, err := Probe(testutil.BombPNG(50000, 50000, 1), Limits{MaxPixels: 50_000_000}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("bomb: %v, want ErrTooLarge", err)
 	}
 	if d := time.Since(start); d > time.Second {

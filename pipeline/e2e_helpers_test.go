@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/plugin"
 
 	"github.com/labstack/echo/v4"
@@ -34,19 +35,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sharedDir finds the project's shared data: inside the repository root on the device machines,
-// beside it in a plain checkout.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	for _, d := range []string{"../../shared", "../shared", "../.devshared"} {
-		if fi, err := os.Stat(filepath.Join(d, "images", "kitten.jpg")); err == nil && !fi.IsDir() {
-			return d
-		}
-	}
-	t.Fatal("shared data not found: want ../../shared/images beside the checkout")
-	return ""
-}
-
 // imageDir makes a source folder with copies of the shared photos and a few odd files:
 //
 //	kitten.jpg ... (the shared JPEGs), sub/kitten.jpg, kitten.png (a PNG of the kitten),
@@ -56,7 +44,7 @@ func imageDir(t testing.TB) string {
 	t.Helper()
 	base := t.TempDir()
 	dir := filepath.Join(base, "images")
-	src := filepath.Join(sharedDir(t), "images")
+	src := testutil.Shared(t, "images")
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
 // galleryScreenshotCopy is where the browser test always leaves a copy of its screenshot.
@@ -33,19 +35,6 @@ func galleryChromium(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium` (make test does), "+
 			"or point STYLEPROXY_CHROMIUM at a Chrome or Chromium binary", err)
-	}
-	return p
-}
-
-// gallerySharedFile is a file of ../shared beside the repository root.
-func gallerySharedFile(t *testing.T, parts ...string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join(append([]string{"..", "..", "shared"}, parts...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
 	}
 	return p
 }
@@ -106,7 +95,7 @@ func TestGalleryInBrowser(t *testing.T) {
 	if err := os.MkdirAll(cfg.Source, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	photo, err := os.ReadFile(gallerySharedFile(t, "images", "tubingen.jpg"))
+	photo, err := os.ReadFile(testutil.Shared(t, "images", "tubingen.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +103,7 @@ func TestGalleryInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Weights = os.Getenv("STYLEPROXY_WEIGHTS"); cfg.Weights == "" {
-		cfg.Weights = gallerySharedFile(t, "weights")
+		cfg.Weights = testutil.Shared(t, "weights")
 	}
 	cfg.Backend = "go"
 	const token = "gallery-test-token"
@@ -227,7 +216,7 @@ func TestGalleryInBrowser(t *testing.T) {
 	}
 
 	// Register a style through the admin form: a wrong token first, whose JSON error shows.
-	artwork := gallerySharedFile(t, "images", "starry_night.jpg")
+	artwork := testutil.Shared(t, "images", "starry_night.jpg")
 	if err := chromedp.Do(ctx,
 		galleryType("#admin-token", "wrong-token"),
 		galleryType("#admin-name", "starry"),

@@ -14,24 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/styles"
 )
 
-// sharedPath is ../shared beside the repository root.
-func sharedPath(t *testing.T, parts ...string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join(append([]string{"..", "..", "shared"}, parts...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
-	}
-	return p
-}
-
-// testConfig is a server on temporary folders with one sample photo, the pure-Go backend and
-// small limits.
+// testConfig is a server on temporary folders with one sample photo, the test backend and small
+// limits.
 func testConfig(t *testing.T) Config {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -41,18 +29,15 @@ func testConfig(t *testing.T) Config {
 	if err := os.MkdirAll(cfg.Source, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	photo, err := os.ReadFile(sharedPath(t, "images", "tubingen.jpg"))
+	photo, err := os.ReadFile(testutil.Shared(t, "images", "tubingen.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(cfg.Source, "tubingen.jpg"), photo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Weights = os.Getenv("STYLEPROXY_WEIGHTS")
-	if cfg.Weights == "" {
-		cfg.Weights = sharedPath(t, "weights")
-	}
-	cfg.Backend = "go"
+	cfg.Weights = testutil.Weights(t)
+	cfg.Backend = testutil.Backend()
 	cfg.MaxWorkPx = 64
 	cfg.AdminToken = "test-token"
 	return cfg
@@ -131,7 +116,7 @@ func TestServerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := os.ReadFile(sharedPath(t, "images", "starry_night.jpg"))
+	img, err := os.ReadFile(testutil.Shared(t, "images", "starry_night.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +241,7 @@ func TestRunShutsDownGracefully(t *testing.T) {
 // addStyle registers the shared starry_night artwork under name, small.
 func addStyle(t *testing.T, s *Server, name string) {
 	t.Helper()
-	img, err := os.ReadFile(sharedPath(t, "images", "starry_night.jpg"))
+	img, err := os.ReadFile(testutil.Shared(t, "images", "starry_night.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +281,7 @@ func TestReadyzWhileWarming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := os.ReadFile(sharedPath(t, "images", "starry_night.jpg"))
+	img, err := os.ReadFile(testutil.Shared(t, "images", "starry_night.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,8 @@ package server
 
 import (
 	"bytes"
-	"compress/zlib"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/styles"
 )
@@ -68,27 +66,6 @@ func stylesTestImage(t *testing.T, w, h, seed int, f imaging.Format) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// stylesBombPNG declares w×h pixels in its header and holds one row.
-func stylesBombPNG(w, h int) []byte {
-	chunk := func(typ string, data []byte) []byte {
-		var b bytes.Buffer
-		binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		b.WriteString(typ)
-		b.Write(data)
-		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
-		return b.Bytes()
-	}
-	var ihdr [13]byte
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8] = 1
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	zw.Write(make([]byte, 1+(w+7)/8))
-	zw.Close()
-	return slices.Concat([]byte("\x89PNG\r\n\x1a\n"), chunk("IHDR", ihdr[:]), chunk("IDAT", z.Bytes()), chunk("IEND", nil))
 }
 
 type stylesTestAPI struct {
@@ -379,8 +356,8 @@ func TestStylesUploadRefusals(t *testing.T) {
 		{"too small for the network", [][2]string{name, {"style_size", "0"}}, stylesTestImage(t, 20, 20, 1, imaging.PNG), http.StatusBadRequest, "too small"},
 		{"body over the limit", [][2]string{name}, big, http.StatusRequestEntityTooLarge, "limit"},
 		{"image over the limit", [][2]string{name}, justOver, http.StatusRequestEntityTooLarge, "limit"},
-		{"decompression bomb", [][2]string{name}, stylesBombPNG(30000, 30000), http.StatusRequestEntityTooLarge, "30000x30000"},
-		{"over the pixel limit", [][2]string{name}, stylesBombPNG(1001, 1000), http.StatusRequestEntityTooLarge, "1001000 pixels"},
+		{"decompression bomb", [][2]string{name}, testutil.BombPNG(30000, 30000, 1), http.StatusRequestEntityTooLarge, "30000x30000"},
+		{"over the pixel limit", [][2]string{name}, testutil.BombPNG(1001, 1000, 1), http.StatusRequestEntityTooLarge, "1001000 pixels"},
 		{"svg", [][2]string{name}, []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>`), http.StatusUnsupportedMediaType, "unsupported"},
 		{"bmp", [][2]string{name}, append([]byte("BM"), make([]byte, 64)...), http.StatusUnsupportedMediaType, "unsupported"},
 	}

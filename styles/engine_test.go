@@ -3,59 +3,16 @@ package styles
 import (
 	"context"
 	"math"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
-	"github.com/styleproxy/styleproxy/weights"
+	"github.com/styleproxy/styleproxy/internal/testutil"
+	"github.com/styleproxy/styleproxy/internal/testutil/testengine"
 )
 
-// These tests run the real network: weights from STYLEPROXY_WEIGHTS (else ../shared/weights
-// beside the repository), backend from STYLEPROXY_BACKEND (else the pure-Go one).
-
-var (
-	realOnce sync.Once
-	realEng  *engine.Engine
-	realErr  error
-)
-
-func realEngine(t *testing.T) *engine.Engine {
-	t.Helper()
-	realOnce.Do(func() {
-		p := os.Getenv(weights.EnvVar)
-		if p == "" {
-			p = sharedPath("weights")
-		}
-		spec := os.Getenv("STYLEPROXY_BACKEND")
-		if spec == "" {
-			spec = "go"
-		}
-		if p, realErr = weights.Resolve(p); realErr == nil {
-			realEng, _, realErr = engine.Open(p, spec)
-		}
-	})
-	if realErr != nil {
-		t.Fatalf("engine: %v", realErr)
-	}
-	return realEng
-}
-
-func sharedPath(parts ...string) string {
-	p, _ := filepath.Abs(filepath.Join(append([]string{"..", "..", "shared"}, parts...)...))
-	return p
-}
-
-func readShared(t *testing.T, parts ...string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(sharedPath(parts...))
-	if err != nil {
-		t.Fatalf("shared test data missing: %v", err)
-	}
-	return b
-}
+// These tests run the real network: testengine.Open's engine (STYLEPROXY_WEIGHTS,
+// STYLEPROXY_BACKEND).
 
 // maxRelDiff is max|a-b| / max|b| over each layer, the largest over the layers.
 func maxRelDiff(t *testing.T, a, b []float32) float64 {
@@ -78,7 +35,7 @@ func maxRelDiff(t *testing.T, a, b []float32) float64 {
 // the style as a freshly opened library reads it back from disk.
 func registerStarry(t *testing.T, eng *engine.Engine) (*Style, []byte) {
 	t.Helper()
-	img := readShared(t, "images", "starry_night.jpg")
+	img := testutil.ReadShared(t, "images", "starry_night.jpg")
 	dir := t.TempDir()
 	lib, _ := openLib(t, dir, eng)
 	if _, err := lib.Add(context.Background(), "starry", img, AddOptions{StyleSize: DefaultStyleSize}); err != nil {
@@ -93,7 +50,7 @@ func registerStarry(t *testing.T, eng *engine.Engine) (*Style, []byte) {
 }
 
 func TestStoredTargetsEqualEngine(t *testing.T) {
-	eng := realEngine(t)
+	eng := testengine.Open(t)
 	s, img := registerStarry(t, eng)
 	want := expectedTargets(t, eng, img, DefaultStyleSize)
 	for i := range want {
@@ -107,11 +64,11 @@ func TestStoredTargetsEqualEngine(t *testing.T) {
 }
 
 func TestStylizeWithStoredStyle(t *testing.T) {
-	eng := realEngine(t)
+	eng := testengine.Open(t)
 	s, img := registerStarry(t, eng)
 	fresh := expectedTargets(t, eng, img, DefaultStyleSize)
 
-	cim, err := imaging.Decode(readShared(t, "images", "tubingen.jpg"), imaging.Limits{})
+	cim, err := imaging.Decode(testutil.ReadShared(t, "images", "tubingen.jpg"), imaging.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,6 @@ package styles
 
 import (
 	"bytes"
-	"compress/zlib"
-	"encoding/binary"
-	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -104,36 +101,6 @@ func testImage(t testing.TB, w, h int, seed int, f imaging.Format) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// bombPNG is a PNG whose header declares w×h 1-bit pixels, small on the wire but huge once
-// decoded. With rows < h it holds only that many rows (a header that lies).
-func bombPNG(w, h, rows int) []byte {
-	chunk := func(typ string, data []byte) []byte {
-		var b bytes.Buffer
-		binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		b.WriteString(typ)
-		b.Write(data)
-		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
-		return b.Bytes()
-	}
-	var ihdr [13]byte
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8] = 1
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	row := make([]byte, 1+(w+7)/8)
-	for range rows {
-		zw.Write(row)
-	}
-	zw.Close()
-	var out bytes.Buffer
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	out.Write(chunk("IHDR", ihdr[:]))
-	out.Write(chunk("IDAT", z.Bytes()))
-	out.Write(chunk("IEND", nil))
-	return out.Bytes()
 }
 
 // logBuffer collects a Library's log lines; safe for concurrent use.

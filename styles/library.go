@@ -17,9 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/styleproxy/styleproxy/internal/atomicfile"
-
 	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/internal/atomicfile"
 )
 
 // Library is the style library in a data directory (see store.go for the layout).

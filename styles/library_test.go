@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/styleproxy/styleproxy/internal/testutil"
-
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
 func TestAddGetList(t *testing.T) {
@@ -172,8 +171,8 @@ func TestRefusals(t *testing.T) {
 		{"truncated image", "ok", big[:len(big)/2], AddOptions{}, false, imaging.ErrNotImage},
 		{"over the byte limit", "ok", big, AddOptions{Limits: imaging.Limits{MaxBytes: int64(len(big) - 1)}}, false, imaging.ErrTooLarge},
 		{"over the pixel limit", "ok", big, AddOptions{Limits: imaging.Limits{MaxPixels: 300*300 - 1}}, false, imaging.ErrTooLarge},
-		{"decompression bomb", "ok", bombPNG(50000, 50000, 1), AddOptions{Limits: imaging.Limits{MaxPixels: 40_000_000}}, false, imaging.ErrTooLarge},
-		{"own size over the network's limit", "ok", bombPNG(5000, 5000, 5000), AddOptions{Limits: imaging.Limits{MaxPixels: 40_000_000}}, false, imaging.ErrTooLarge},
+		{"decompression bomb", "ok", testutil.BombPNG(50000, 50000, 1), AddOptions{Limits: imaging.Limits{MaxPixels: 40_000_000}}, false, imaging.ErrTooLarge},
+		{"own size over the network's limit", "ok", testutil.BombPNG(5000, 5000, 5000), AddOptions{Limits: imaging.Limits{MaxPixels: 40_000_000}}, false, imaging.ErrTooLarge},
 		{"svg", "ok", []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"></svg>`), AddOptions{}, false, imaging.ErrUnsupportedFormat},
 		{"pdf", "ok", []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"), AddOptions{}, false, imaging.ErrUnsupportedFormat},
 		{"too small as uploaded", "ok", testImage(t, 20, 40, 1, imaging.PNG), AddOptions{StyleSize: 0}, false, ErrTooSmall},

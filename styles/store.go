@@ -17,9 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/styleproxy/styleproxy/internal/atomicfile"
-
 	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/internal/atomicfile"
 )
 
 // The on-disk layout, under the data directory DIR:

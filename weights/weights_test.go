@@ -19,6 +19,8 @@ import (
 
 	"github.com/nlpodyssey/gopickle/pytorch"
 	"github.com/nlpodyssey/gopickle/types"
+
+	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
 const (
@@ -28,7 +30,7 @@ const (
 
 // sharedDir returns the folder holding the two shared SqueezeNet
 // checkpoints: $STYLEPROXY_WEIGHTS (a folder, or a file in it) if that holds
-// them, else ../../shared/weights (the shared folder beside the repository).
+// them, else the shared test data's weights folder.
 func sharedDir(t testing.TB) string {
 	t.Helper()
 	var tried []string
@@ -41,7 +43,7 @@ func sharedDir(t testing.TB) string {
 			return v
 		}
 	}
-	d := filepath.Join("..", "..", "shared", "weights")
+	d := testutil.Shared(t, "weights")
 	tried = append(tried, d)
 	if hasShared(d) {
 		return d

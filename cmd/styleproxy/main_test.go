@@ -14,25 +14,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/styleproxy/styleproxy/internal/testutil"
-
 	"github.com/alecthomas/kong"
+
 	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/pipeline"
 )
-
-// shared is ../shared beside the repository root.
-func shared(t *testing.T, parts ...string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join(append([]string{"..", "..", "..", "shared"}, parts...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
-	}
-	return p
-}
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -42,20 +29,20 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestStylizeRefusesBadInput(t *testing.T) {
-	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
+	t.Setenv("STYLEPROXY_WEIGHTS", testutil.Shared(t, "weights"))
 	dir := t.TempDir()
 	notImage := filepath.Join(dir, "notes.jpg")
 	empty := filepath.Join(dir, "empty.png")
 	os.WriteFile(notImage, []byte("this is not a picture"), 0o644)
 	os.WriteFile(empty, nil, 0o644)
 	damaged := filepath.Join(dir, "damaged.pth")
-	ck, err := os.ReadFile(shared(t, "weights", "squeezenet1_1_features.pth"))
+	ck, err := os.ReadFile(testutil.Shared(t, "weights", "squeezenet1_1_features.pth"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(damaged, ck[:len(ck)/3], 0o644) // a download cut short
-	content := shared(t, "images", "tubingen.jpg")
-	style := shared(t, "images", "starry_night.jpg")
+	content := testutil.Shared(t, "images", "tubingen.jpg")
+	style := testutil.Shared(t, "images", "starry_night.jpg")
 	out := filepath.Join(dir, "out.png")
 	tests := []struct {
 		name string
@@ -103,8 +90,8 @@ func TestMissingWeightsSayHowToGetThem(t *testing.T) {
 	t.Setenv("STYLEPROXY_WEIGHTS", "")
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	out := filepath.Join(t.TempDir(), "out.png")
-	code, _, stderr := runCLI(t, "stylize", "--content", shared(t, "golden", "content_tubingen_128x96.png"),
-		"--style", shared(t, "golden", "style_starry_96x80.png"), "--size", "0", "--style-size", "0", "-o", out)
+	code, _, stderr := runCLI(t, "stylize", "--content", testutil.Shared(t, "golden", "content_tubingen_128x96.png"),
+		"--style", testutil.Shared(t, "golden", "style_starry_96x80.png"), "--size", "0", "--style-size", "0", "-o", out)
 	if code != 1 || !strings.Contains(stderr, "styleproxy weights fetch") || !strings.Contains(stderr, "STYLEPROXY_WEIGHTS") {
 		t.Errorf("exit %d, stderr %q: want status 1 and instructions naming `styleproxy weights fetch` and STYLEPROXY_WEIGHTS", code, stderr)
 	}
@@ -120,12 +107,12 @@ type goldenRun struct {
 // goldens are the shared photo pair and the engine's tie-heavy procedural pairs.
 func goldens(t *testing.T) []goldenRun {
 	t.Helper()
-	own, err := filepath.Glob(filepath.Join("..", "..", "engine", "testdata", "golden", "*.json"))
+	own, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "engine", "testdata", "golden", "*.json"))
 	if err != nil || len(own) == 0 {
 		t.Fatalf("no golden files in engine/testdata/golden: %v", err)
 	}
 	var runs []goldenRun
-	for _, path := range append([]string{shared(t, "golden", "tubingen_starry.json")}, own...) {
+	for _, path := range append([]string{testutil.Shared(t, "golden", "tubingen_starry.json")}, own...) {
 		var g struct {
 			Content, Style string
 			Params         engine.Weights `json:"params"`
@@ -159,8 +146,8 @@ func goldens(t *testing.T) []goldenRun {
 // every golden pair: exact sizes, 10 Adam steps at lr 3 without decay, clamping every step.
 func TestStylizeReproducesGolden(t *testing.T) {
 	// Flags after the subcommand in any order, one from the environment.
-	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
-	t.Setenv("STYLEPROXY_BACKEND", "go")
+	t.Setenv("STYLEPROXY_WEIGHTS", testutil.Shared(t, "weights"))
+	t.Setenv("STYLEPROXY_BACKEND", testutil.Backend())
 	t.Setenv("STYLEPROXY_CLAMP_UNTIL", "10")
 	for _, g := range goldens(t) {
 		t.Run(g.name, func(t *testing.T) {
@@ -341,7 +328,7 @@ func TestSignPrintsAURLTheServerAccepts(t *testing.T) {
 // TestREADMEDocumentsEveryFlag keeps the README's reference in step with the code: every
 // command and every flag appears there.
 func TestREADMEDocumentsEveryFlag(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,11 +351,11 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 // TestEveryCommandRefusesAnUnknownBackend: each command that opens the engine answers an unknown
 // --backend with one line and status 2, not GoMLX's panic.
 func TestEveryCommandRefusesAnUnknownBackend(t *testing.T) {
-	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
+	t.Setenv("STYLEPROXY_WEIGHTS", testutil.Shared(t, "weights"))
 	data, src := t.TempDir(), t.TempDir()
 	for _, args := range [][]string{
 		{"version", "--backend", "cuda"},
-		{"styles", "add", "starry", shared(t, "golden", "style_starry_96x80.png"), "--style-size", "0", "--data", data, "--backend", "bogus"},
+		{"styles", "add", "starry", testutil.Shared(t, "golden", "style_starry_96x80.png"), "--style-size", "0", "--data", data, "--backend", "bogus"},
 		{"serve", "--data", data, "--source", src, "--addr", "127.0.0.1:0", "--backend", "bogus"},
 	} {
 		code, _, stderr := runCLI(t, args...)

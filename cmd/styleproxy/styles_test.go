@@ -9,14 +9,15 @@ import (
 	"testing"
 
 	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/styles"
 )
 
 func TestStylesCommands(t *testing.T) {
-	t.Setenv("STYLEPROXY_WEIGHTS", shared(t, "weights"))
-	t.Setenv("STYLEPROXY_BACKEND", "go")
+	t.Setenv("STYLEPROXY_WEIGHTS", testutil.Shared(t, "weights"))
+	t.Setenv("STYLEPROXY_BACKEND", testutil.Backend())
 	data := t.TempDir()
-	starry, scream := shared(t, "images", "starry_night.jpg"), shared(t, "images", "the_scream.jpg")
+	starry, scream := testutil.Shared(t, "images", "starry_night.jpg"), testutil.Shared(t, "images", "the_scream.jpg")
 
 	code, out, stderr := runCLI(t, "styles", "add", "starry", starry, "--data", data, "--style-size", "64")
 	if code != 0 || !regexp.MustCompile(`^added starry version [0-9a-f]{16} \(preset starry_night, style size 64\)\n$`).MatchString(out) {
@@ -112,7 +113,7 @@ func TestStylesCommandsRefuseBadInput(t *testing.T) {
 	os.WriteFile(notImage, []byte("this is not a picture"), 0o644)
 	os.WriteFile(empty, nil, 0o644)
 	os.WriteFile(tiny, []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>`), 0o644)
-	style := shared(t, "images", "starry_night.jpg")
+	style := testutil.Shared(t, "images", "starry_night.jpg")
 	tests := []struct {
 		name string
 		args []string

@@ -12,10 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/styleproxy/styleproxy/internal/atomicfile"
-
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/internal/atomicfile"
 	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/server"
 	"github.com/styleproxy/styleproxy/styles"

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"math"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +12,10 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/internal/testutil"
+	"github.com/styleproxy/styleproxy/internal/testutil/testengine"
 	"github.com/styleproxy/styleproxy/plugin"
 	"github.com/styleproxy/styleproxy/styles"
-	"github.com/styleproxy/styleproxy/weights"
 )
 
 type fakeLibrary map[string]*styles.Style
@@ -147,35 +146,12 @@ func TestBlendAndKeepColor(t *testing.T) {
 	}
 }
 
-var (
-	engOnce sync.Once
-	eng     *engine.Engine
-	engErr  error
-)
-
-func testEngine(t *testing.T) *engine.Engine {
-	t.Helper()
-	engOnce.Do(func() {
-		path := os.Getenv("STYLEPROXY_WEIGHTS")
-		if path == "" {
-			path, _ = filepath.Abs("../../../shared/weights")
-		}
-		if path, engErr = weights.Resolve(path); engErr == nil {
-			eng, _, engErr = engine.Open(path, "go")
-		}
-	})
-	if engErr != nil {
-		t.Fatal(engErr)
-	}
-	return eng
-}
-
 // TestApply stylizes a real photo at a small work size and checks sizes, strength and the
 // work-size cap.
 func TestApply(t *testing.T) {
-	e := testEngine(t)
+	e := testengine.Open(t)
 	decode := func(name string, short int) *imaging.Image {
-		im, err := imaging.DecodeFile(filepath.Join("..", "..", "..", "shared", "images", name), imaging.Limits{})
+		im, err := imaging.DecodeFile(testutil.Shared(t, "images", name), imaging.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +210,7 @@ func TestApply(t *testing.T) {
 // each: content target and Adam step), /readyz's list empties, and requests for aspect ratios
 // never seen before then compile nothing.
 func TestWarmupThenNewAspectsCompileNothing(t *testing.T) {
-	e := testEngine(t)
+	e := testengine.Open(t)
 	targets, err := e.StyleTargets(engine.NewImage(64, 64))
 	if err != nil {
 		t.Fatal(err)
