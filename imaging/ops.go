@@ -205,9 +205,6 @@ type Info struct {
 	Format Format
 }
 
-// Pixels returns Width*Height.
-func (i Info) Pixels() int64 { return int64(i.Width) * int64(i.Height) }
-
 // Probe reads an encoded image's header: its size and format, without decoding the pixels, so a
 // caller can refuse an image before paying for it. It accepts what Decode accepts and applies
 // lim the same way; a header that passes may still fail Decode if the data is corrupt further on.

@@ -121,9 +121,8 @@ type fakeOptions struct {
 	v string
 }
 
-func (o fakeOptions) Key() string       { return "v=" + o.v }
-func (o fakeOptions) Query() url.Values { return url.Values{"fake": {o.v}} }
-func (o fakeOptions) Heavy() bool       { return true }
+func (o fakeOptions) Key() string { return "v=" + o.v }
+func (o fakeOptions) Heavy() bool { return true }
 func (o fakeOptions) Apply(ctx context.Context, img *imaging.Image, progress plugin.Progress) (*imaging.Image, error) {
 	o.f.applies.Add(1)
 	o.f.mu.Lock()

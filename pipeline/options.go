@@ -51,30 +51,6 @@ func (o ImageOptions) Key() string {
 	return b.String()
 }
 
-// Query returns the options as query parameters in canonical form (format=auto stays auto).
-func (o ImageOptions) Query() url.Values {
-	q := url.Values{}
-	if o.Width > 0 {
-		q.Set("w", strconv.Itoa(o.Width))
-	}
-	if o.Height > 0 {
-		q.Set("h", strconv.Itoa(o.Height))
-	}
-	if o.Width > 0 && o.Height > 0 && o.Fit != imaging.FitContain {
-		q.Set("fit", o.Fit.String())
-	}
-	switch {
-	case o.Auto:
-		q.Set("format", "auto")
-	case o.Format != 0:
-		q.Set("format", o.Format.String())
-	}
-	if o.Quality != 0 && o.Quality != DefaultQuality {
-		q.Set("q", strconv.Itoa(o.Quality))
-	}
-	return q
-}
-
 // ParseImageOptions parses the pipeline's own parameters (w, h, fit, format, q) from q;
 // accept is the request's Accept header, for format=auto. Sides over maxOutputPx are refused.
 // Errors are *ParamErrors.

@@ -32,9 +32,6 @@ type Options interface {
 	// Key is the canonical text of the options for the cache key: equal options give equal
 	// keys, and anything that changes the output (a style's version, say) changes the key.
 	Key() string
-	// Query is the canonical query parameters, in the form the parser accepts, for canonical
-	// URLs and signing.
-	Query() url.Values
 	// Heavy reports whether applying the options needs one of the limited worker slots.
 	Heavy() bool
 	// Apply transforms the image, reporting progress for long work (progress may be nil).

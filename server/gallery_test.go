@@ -181,9 +181,8 @@ func (f *galleryBlockFilter) Parse(_ context.Context, q url.Values) (plugin.Opti
 	}
 	return galleryBlockOptions{f}, nil
 }
-func (o galleryBlockOptions) Key() string       { return "block" }
-func (o galleryBlockOptions) Query() url.Values { return url.Values{"block": {"1"}} }
-func (o galleryBlockOptions) Heavy() bool       { return true }
+func (o galleryBlockOptions) Key() string { return "block" }
+func (o galleryBlockOptions) Heavy() bool { return true }
 func (o galleryBlockOptions) Apply(ctx context.Context, img *imaging.Image, progress plugin.Progress) (*imaging.Image, error) {
 	progress(3, 7)
 	close(o.f.started)

@@ -11,7 +11,6 @@ package weights
 import (
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // MaxFileSize bounds the size of a checkpoint file, both when loading and
@@ -49,14 +48,6 @@ type Checkpoint struct {
 	Path string
 }
 
-// Get returns the named tensor, or nil if there is none.
-func (c *Checkpoint) Get(name string) *Tensor {
-	if c == nil {
-		return nil
-	}
-	return c.Tensors[name]
-}
-
 // FireSpec describes one fire module of SqueezeNet 1.1's feature extractor.
 type FireSpec struct {
 	Index     int // position in torchvision's features Sequential
@@ -66,6 +57,13 @@ type FireSpec struct {
 	Expand3x3 int // expand3x3 output channels
 }
 
+// fireModules are the eight fire modules of SqueezeNet 1.1, in order.
+//
+// In torchvision's squeezenet1_1, features.0 is a 3x3 stride-2 convolution
+// from 3 to 64 channels without padding, followed by a ReLU; features.2, 5
+// and 8 are 3x3 stride-2 max-pools with ceil_mode. In a fire module, ReLU
+// follows the squeeze and each expand convolution; expand3x3 has padding 1,
+// and the module's output is expand1x1's channels followed by expand3x3's.
 var fireModules = []FireSpec{
 	{3, 64, 16, 64, 64},
 	{4, 128, 16, 64, 64},
@@ -76,15 +74,6 @@ var fireModules = []FireSpec{
 	{11, 384, 64, 256, 256},
 	{12, 512, 64, 256, 256},
 }
-
-// FireModules returns the eight fire modules of SqueezeNet 1.1 in order.
-//
-// In torchvision's squeezenet1_1, features.0 is a 3x3 stride-2 convolution
-// from 3 to 64 channels without padding, followed by a ReLU; features.2, 5
-// and 8 are 3x3 stride-2 max-pools with ceil_mode. In a fire module, ReLU
-// follows the squeeze and each expand convolution; expand3x3 has padding 1,
-// and the module's output is expand1x1's channels followed by expand3x3's.
-func FireModules() []FireSpec { return slices.Clone(fireModules) }
 
 // TensorSpec names one tensor a checkpoint must hold and its shape.
 type TensorSpec struct {
@@ -111,15 +100,6 @@ func Expected() []TensorSpec {
 		)
 	}
 	return specs
-}
-
-// ExpectedShapes returns Expected as a map from tensor name to shape.
-func ExpectedShapes() map[string][]int {
-	m := make(map[string][]int)
-	for _, s := range Expected() {
-		m[s.Name] = s.Shape
-	}
-	return m
 }
 
 // formatError reports a file that cannot be decoded as a PyTorch checkpoint.

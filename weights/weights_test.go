@@ -96,9 +96,12 @@ func TestExpected(t *testing.T) {
 	if len(specs) != 50 {
 		t.Fatalf("Expected() has %d tensors, want 50", len(specs))
 	}
-	shapes := ExpectedShapes()
+	shapes := map[string][]int{}
+	for _, s := range specs {
+		shapes[s.Name] = s.Shape
+	}
 	if len(shapes) != 50 {
-		t.Fatalf("ExpectedShapes() has %d entries, want 50", len(shapes))
+		t.Fatalf("Expected() names %d distinct tensors, want 50", len(shapes))
 	}
 	for name, want := range map[string][]int{
 		"features.0.weight":            {64, 3, 3, 3},
@@ -116,7 +119,7 @@ func TestExpected(t *testing.T) {
 		}
 	}
 	// Each fire module's output feeds the next one's input (pools aside).
-	fires := FireModules()
+	fires := fireModules
 	for i := 1; i < len(fires); i++ {
 		if out := fires[i-1].Expand1x1 + fires[i-1].Expand3x3; out != fires[i].In {
 			t.Errorf("fire %d outputs %d channels, fire %d takes %d", fires[i-1].Index, out, fires[i].Index, fires[i].In)
@@ -145,7 +148,7 @@ func TestLoadSharedFiles(t *testing.T) {
 			t.Errorf("%s: %d tensors, want 50", name, len(c.Tensors))
 		}
 		for _, s := range Expected() {
-			tt := c.Get(s.Name)
+			tt := c.Tensors[s.Name]
 			if tt == nil || !slices.Equal(tt.Shape, s.Shape) || len(tt.Data) != numel(s.Shape) {
 				t.Fatalf("%s: tensor %s malformed", name, s.Name)
 			}
@@ -155,7 +158,7 @@ func TestLoadSharedFiles(t *testing.T) {
 				}
 			}
 		}
-		if c.Get("classifier.1.weight") != nil || c.Get("nope") != nil {
+		if c.Tensors["classifier.1.weight"] != nil || c.Tensors["nope"] != nil {
 			t.Errorf("%s: Get of an absent name is not nil", name)
 		}
 		loaded = append(loaded, c)
@@ -164,12 +167,9 @@ func TestLoadSharedFiles(t *testing.T) {
 		t.Error("both files have the same hash")
 	}
 	for _, s := range Expected() {
-		if !sameTensor(loaded[0].Get(s.Name), loaded[1].Get(s.Name)) {
+		if !sameTensor(loaded[0].Tensors[s.Name], loaded[1].Tensors[s.Name]) {
 			t.Errorf("tensor %s differs between the legacy and the zip file", s.Name)
 		}
-	}
-	if (*Checkpoint)(nil).Get("features.0.weight") != nil {
-		t.Error("Get on a nil Checkpoint is not nil")
 	}
 }
 
@@ -212,7 +212,7 @@ func TestLoadAgreesWithGopickle(t *testing.T) {
 					idx[d] = 0
 				}
 			}
-			if !sameTensor(ours.Get(key), &Tensor{Shape: pt.Size, Data: want}) {
+			if !sameTensor(ours.Tensors[key], &Tensor{Shape: pt.Size, Data: want}) {
 				t.Errorf("%s: tensor %s differs from gopickle's", name, key)
 			}
 			n++
@@ -447,11 +447,11 @@ func TestLoadSynthetic(t *testing.T) {
 						t.Fatal(err)
 					}
 					for _, s := range Expected() {
-						want := real.Get(s.Name)
+						want := real.Tensors[s.Name]
 						if s.Name == "features.4.squeeze.bias" && tc.name == "broadcast stride" {
 							want = &Tensor{Shape: []int{16}, Data: slices.Repeat([]float32{0.25}, 16)}
 						}
-						if !sameTensor(c.Get(s.Name), want) {
+						if !sameTensor(c.Tensors[s.Name], want) {
 							t.Errorf("tensor %s differs from the original", s.Name)
 						}
 					}
@@ -567,8 +567,8 @@ func TestLoadReducedPrecision(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", dtype, err)
 			}
-			if !sameTensor(c.Get("features.0.bias"), &Tensor{Shape: []int{64}, Data: want}) {
-				t.Errorf("%s (legacy %v): got %v, want %v", dtype, legacy, c.Get("features.0.bias").Data, want)
+			if !sameTensor(c.Tensors["features.0.bias"], &Tensor{Shape: []int{64}, Data: want}) {
+				t.Errorf("%s (legacy %v): got %v, want %v", dtype, legacy, c.Tensors["features.0.bias"].Data, want)
 			}
 		}
 	}
@@ -624,6 +624,6 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	conv1 := ckpt.Get("features.0.weight") // [64 3 3 3]
+	conv1 := ckpt.Tensors["features.0.weight"] // [64 3 3 3]
 	fmt.Println(conv1.Shape, ckpt.Hash[:8])
 }

@@ -47,9 +47,8 @@ func (*Grayscale) Parse(_ context.Context, q url.Values) (plugin.Options, error)
 
 type grayOptions struct{}
 
-func (grayOptions) Key() string       { return "on" }
-func (grayOptions) Query() url.Values { return url.Values{"grayscale": {"1"}} }
-func (grayOptions) Heavy() bool       { return false }
+func (grayOptions) Key() string { return "on" }
+func (grayOptions) Heavy() bool { return false }
 func (grayOptions) Apply(_ context.Context, img *imaging.Image, _ plugin.Progress) (*imaging.Image, error) {
 	return img, img.Grayscale()
 }
@@ -89,10 +88,9 @@ func (*Blur) Parse(_ context.Context, q url.Values) (plugin.Options, error) {
 
 type blurOptions struct{ sigma float64 }
 
-func (o blurOptions) text() string      { return strconv.FormatFloat(o.sigma, 'f', -1, 64) }
-func (o blurOptions) Key() string       { return "sigma=" + o.text() }
-func (o blurOptions) Query() url.Values { return url.Values{"blur": {o.text()}} }
-func (blurOptions) Heavy() bool         { return false }
+func (o blurOptions) text() string { return strconv.FormatFloat(o.sigma, 'f', -1, 64) }
+func (o blurOptions) Key() string  { return "sigma=" + o.text() }
+func (blurOptions) Heavy() bool    { return false }
 func (o blurOptions) Apply(_ context.Context, img *imaging.Image, _ plugin.Progress) (*imaging.Image, error) {
 	return img, img.Blur(o.sigma)
 }

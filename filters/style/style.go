@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/styleproxy/styleproxy/engine"
@@ -195,18 +194,6 @@ func applyPreserveColor(p *parse, v string) (err error) {
 func (o *Options) Key() string {
 	return fmt.Sprintf("style=%s@%s;iters=%d;strength=%d;preserve_color=%t;work=%d/%d;engine=%s",
 		o.style.Name, o.style.Version, o.iters, o.strength, o.preserveColor, o.workPx, o.step, engine.Version)
-}
-
-// Query implements plugin.Options.
-func (o *Options) Query() url.Values {
-	q := url.Values{"style": {o.style.Name}, "iters": {strconv.Itoa(o.iters)}}
-	if o.strength != 100 {
-		q.Set("strength", strconv.Itoa(o.strength))
-	}
-	if o.preserveColor {
-		q.Set("preserve_color", "true")
-	}
-	return q
 }
 
 // Heavy implements plugin.Options: stylization needs a worker slot (unless it is a no-op).
