@@ -96,26 +96,37 @@ var acceptedInputs = map[vips.ImageType]bool{
 	vips.ImageTypeAVIF: true,
 }
 
+// loadHeader sniffs data, hands libvips a private copy of it and checks the size its header
+// declares against lim, for Decode and Probe. libvips reads the buffer in place, lazily: the
+// copy lets the caller reuse data, and keeps anything else from changing the bytes under
+// libvips. The load reads the header only (pixels are decoded on first access); FailOnError makes
+// libvips refuse truncated or corrupt data instead of filling in grey. what names the caller's
+// step in errors. The caller closes ref.
+func loadHeader(data []byte, lim Limits, what string) (ref *vips.ImageRef, typ vips.ImageType, buf []byte, err error) {
+	if typ, err = lim.sniff(data); err != nil {
+		return nil, typ, nil, err
+	}
+	buf = bytes.Clone(data)
+	params := vips.NewImportParams()
+	params.FailOnError.Set(true)
+	if ref, err = vips.LoadImageFromBuffer(buf, params); err != nil {
+		return nil, typ, nil, vipsError(ErrNotImage, what+" "+vips.ImageTypes[typ], err)
+	}
+	if err := lim.check(ref.Width(), ref.Height()); err != nil {
+		ref.Close()
+		return nil, typ, nil, err
+	}
+	return ref, typ, buf, nil
+}
+
 // Decode decodes an encoded image (see the package documentation for the formats and the
 // conversions applied). Errors wrap ErrNotImage (empty, unrecognised, corrupt or truncated
 // input), ErrTooLarge (over a limit), ErrZeroSize or ErrUnsupportedFormat (a refused input
 // format). Decode keeps its own copy of data.
 func Decode(data []byte, lim Limits) (*Image, error) {
-	typ, err := lim.sniff(data)
+	ref, typ, buf, err := loadHeader(data, lim, "decode")
 	if err != nil {
 		return nil, err
-	}
-
-	// libvips reads the buffer in place, lazily: keep a private copy so that the caller may reuse
-	// data, and so that nothing else can change the bytes under libvips.
-	buf := bytes.Clone(data)
-	// The load reads the header only; pixels are decoded on first access. FailOnError makes
-	// libvips refuse truncated or corrupt data instead of filling in grey.
-	params := vips.NewImportParams()
-	params.FailOnError.Set(true)
-	ref, err := vips.LoadImageFromBuffer(buf, params)
-	if err != nil {
-		return nil, vipsError(ErrNotImage, "decode "+vips.ImageTypes[typ], err)
 	}
 	ok := false
 	defer func() {
@@ -123,10 +134,6 @@ func Decode(data []byte, lim Limits) (*Image, error) {
 			ref.Close()
 		}
 	}()
-
-	if err := lim.check(ref.Width(), ref.Height()); err != nil {
-		return nil, err
-	}
 
 	// Decode every pixel now (libvips keeps the decoded image for the later steps), so that corrupt
 	// or truncated data fails here, as ErrNotImage, rather than in a later resize or encode.

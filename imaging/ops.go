@@ -1,7 +1,6 @@
 package imaging
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 
@@ -210,21 +209,13 @@ type Info struct {
 // lim the same way; a header that passes may still fail Decode if the data is corrupt further on.
 // Errors wrap ErrNotImage, ErrTooLarge, ErrZeroSize or ErrUnsupportedFormat.
 func Probe(data []byte, lim Limits) (Info, error) {
-	typ, err := lim.sniff(data)
+	ref, typ, _, err := loadHeader(data, lim, "read the header of")
 	if err != nil {
 		return Info{}, err
-	}
-	name := vips.ImageTypes[typ]
-	// libvips reads only the header here; the private copy keeps the caller's buffer out of it.
-	ref, err := vips.LoadImageFromBuffer(bytes.Clone(data), vips.NewImportParams())
-	if err != nil {
-		return Info{}, vipsError(ErrNotImage, "read "+name+" header", err)
 	}
 	defer ref.Close()
+	name := vips.ImageTypes[typ]
 	w, h := ref.Width(), ref.Height()
-	if err := lim.check(w, h); err != nil {
-		return Info{}, err
-	}
 	if o := ref.Orientation(); o >= 5 && o <= 8 { // the EXIF orientations that turn by 90 degrees
 		w, h = h, w
 	}

@@ -2,7 +2,7 @@ package imaging
 
 import (
 	"fmt"
-	"log"
+	"log/slog"
 	"sync"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -50,11 +50,11 @@ func startLocked() {
 	vipsState = vipsRunning
 }
 
-// logHandler forwards critical libvips messages to the standard logger and drops the rest
+// logHandler forwards critical libvips messages to slog's default logger and drops the rest
 // (warnings about corrupt input, and govips' own chatter, which duplicates returned errors).
 func logHandler(domain string, level vips.LogLevel, message string) {
 	if level == vips.LogLevelCritical {
-		log.Printf("imaging: %s: %s", domain, message)
+		slog.Error("libvips", "domain", domain, "message", message)
 	}
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -55,6 +56,6 @@ func ErrorHandler(err error, c echo.Context) {
 		status, msg = Status(err)
 	}
 	if werr := WriteError(c, status, msg); werr != nil {
-		c.Logger().Error(werr)
+		slog.Debug("writing an error response failed", "error", werr) // the client has gone, most likely
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -64,8 +65,8 @@ type progressReporter interface {
 //	                    worker with their iteration (step of total), and how many wait for one
 //
 // Errors are plugin's JSON error form.
-func mountGallery(e *echo.Echo, p progressReporter, source pipeline.Source) {
-	g := &gallery{progress: p}
+func mountGallery(e *echo.Echo, p progressReporter, source pipeline.Source, log *slog.Logger) {
+	g := &gallery{progress: p, log: log}
 	if ds, ok := source.(*pipeline.DirSource); ok {
 		g.dir = ds.Dir()
 	}
@@ -79,6 +80,7 @@ func mountGallery(e *echo.Echo, p progressReporter, source pipeline.Source) {
 type gallery struct {
 	progress progressReporter
 	dir      string // the source folder; "" for other sources
+	log      *slog.Logger
 }
 
 func (g *gallery) index(c echo.Context) error {
@@ -122,7 +124,7 @@ func (g *gallery) samples(c echo.Context) error {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return pipeline.WriteError(c, http.StatusServiceUnavailable, "request cancelled while listing the source")
 			}
-			c.Logger().Error(err)
+			g.log.Error("listing the samples failed", "error", err)
 			return pipeline.WriteError(c, http.StatusInternalServerError, "the source folder could not be listed")
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -36,7 +37,7 @@ func galleryTestServer(t *testing.T, dir string, filters ...plugin.Filter) (*ech
 	if err != nil {
 		t.Fatal(err)
 	}
-	mountGallery(e, p, src)
+	mountGallery(e, p, src, slog.Default())
 	return e, p
 }
 
@@ -158,7 +159,7 @@ func TestGallerySamplesOtherSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mountGallery(e, p, gallerySource{})
+	mountGallery(e, p, gallerySource{}, slog.Default())
 	rec := galleryGet(t, e, "/api/samples")
 	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != "[]" {
 		t.Fatalf("status %d, body %s; want 200 []", rec.Code, rec.Body)

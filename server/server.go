@@ -280,7 +280,7 @@ func New(cfg Config) (*Server, error) {
 		MaxUploadPixels: int64(cfg.MaxUploadMP) * 1_000_000, Logger: log,
 	})
 	e.GET("/metrics", m.handler())
-	mountGallery(e, s.Pipeline, source)
+	mountGallery(e, s.Pipeline, source, log)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	return s, nil
