@@ -28,7 +28,7 @@ var (
 // Settings: libvips' default thread count (the number of CPUs, or $VIPS_CONCURRENCY), the
 // operation cache switched off (the pipelines here are decode, resize, encode once, and a cache
 // keyed on buffer addresses is a hazard with Go-owned memory), and quiet logging: only critical
-// libvips messages reach the standard logger, everything else surfaces as returned errors.
+// libvips messages reach the default slog logger, everything else surfaces as returned errors.
 func Startup() {
 	vipsMu.Lock()
 	defer vipsMu.Unlock()
@@ -50,11 +50,11 @@ func startLocked() {
 	vipsState = vipsRunning
 }
 
-// logHandler forwards critical libvips messages to slog's default logger and drops the rest
+// logHandler forwards critical libvips messages to the default slog logger and drops the rest
 // (warnings about corrupt input, and govips' own chatter, which duplicates returned errors).
 func logHandler(domain string, level vips.LogLevel, message string) {
 	if level == vips.LogLevelCritical {
-		slog.Error("libvips", "domain", domain, "message", message)
+		slog.Error("libvips", "domain", domain, "error", message)
 	}
 }
 

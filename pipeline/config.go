@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/styleproxy/styleproxy/plugin"
@@ -15,19 +14,42 @@ import (
 // bytes: cached by everyone, for a year, never revalidated.
 const ImmutableCacheControl = "public, max-age=31536000, immutable"
 
-// Defaults for the zero values of Config.
+// The defaults NewDefaultConfig sets.
 const (
 	DefaultMaxOutputPx     = 2048
-	DefaultMaxSourceBytes  = 32 << 20   // 32 MiB
+	DefaultMaxSourceBytes  = 25 << 20   // 25 MiB
 	DefaultMaxSourcePixels = 50_000_000 // 50 megapixels
+	DefaultMaxSourceSide   = 16384      // pixels on the longer side
+	DefaultMaxSourceAspect = 50         // longer side over shorter side
 	DefaultWorkers         = 1
 	DefaultQueue           = 16
+	DefaultLightQueue      = 64
 	DefaultTimeout         = 120 * time.Second
 	DefaultCacheControl    = ImmutableCacheControl
 	DefaultRetryAfter      = 10 * time.Second
 )
 
-// Config configures a Pipeline. Zero fields take the defaults above.
+// NewDefaultConfig returns the defaults; set Source (required) and Filters, change what should
+// differ, and give it to Mount, which validates it.
+func NewDefaultConfig() Config {
+	return Config{
+		MaxOutputPx:     DefaultMaxOutputPx,
+		MaxSourceBytes:  DefaultMaxSourceBytes,
+		MaxSourcePixels: DefaultMaxSourcePixels,
+		MaxSourceSide:   DefaultMaxSourceSide,
+		MaxSourceAspect: DefaultMaxSourceAspect,
+		Workers:         DefaultWorkers,
+		Queue:           DefaultQueue,
+		LightWorkers:    2 * runtime.GOMAXPROCS(0),
+		LightQueue:      DefaultLightQueue,
+		Timeout:         DefaultTimeout,
+		RetryAfter:      DefaultRetryAfter,
+		CacheControl:    DefaultCacheControl,
+		Logger:          slog.Default(),
+	}
+}
+
+// Config configures a Pipeline: start from NewDefaultConfig.
 type Config struct {
 	// Source is where images come from: NewDirSource or NewHTTPSource. Required.
 	Source Source
@@ -41,18 +63,24 @@ type Config struct {
 	// (413 beyond them).
 	MaxSourceBytes  int64
 	MaxSourcePixels int64
+	// MaxSourceSide and MaxSourceAspect bound the source's longer side and the ratio of its
+	// longer side to its shorter, checked before it is decoded (413 beyond them): a thin strip of
+	// few pixels is still slow to resize.
+	MaxSourceSide   int
+	MaxSourceAspect int
 
 	// Cache stores responses (nil: no caching).
 	Cache *Cache
 
 	// Workers is how many heavy computations (those with a heavy filter) run at once.
 	Workers int
-	// Queue is how many more may wait for a worker; beyond that, requests for new heavy work get
-	// 503 with Retry-After. Zero is the default; negative means no waiting at all.
+	// Queue is how many more may wait for a worker (0: none); beyond that, requests for new
+	// heavy work get 503 with Retry-After.
 	Queue int
 	// LightWorkers bounds light computations (decode, resize, light filters, encode) running at
-	// once; the rest wait (no 503). Default: twice GOMAXPROCS.
+	// once (default: twice GOMAXPROCS); LightQueue more may wait, beyond that 503 as for Queue.
 	LightWorkers int
+	LightQueue   int
 	// Timeout bounds each request (504 beyond it), and each computation, which runs detached
 	// from the requests waiting for it.
 	Timeout time.Duration
@@ -82,77 +110,81 @@ type Hooks struct {
 	// OnCache: a cache tier (TierMemory, TierDisk) was looked up and hit or missed. A request
 	// that misses memory and hits disk reports both.
 	OnCache func(tier string, hit bool)
-	// OnQueue: the number of heavy computations waiting for a worker changed to depth.
-	OnQueue func(depth int)
+	// OnQueue: the heavy computations waiting for a worker (queued) or holding one (running)
+	// changed.
+	OnQueue func(queued, running int)
 	// OnWorkStart and OnWorkEnd bracket each computation (one per cache miss, however many
 	// requests share it); heavy says whether it needed a worker. err is nil on success.
 	OnWorkStart func(heavy bool)
 	OnWorkEnd   func(heavy bool, d time.Duration, err error)
 }
 
-// withDefaults validates c and fills in its defaults.
-func (c Config) withDefaults() (Config, error) {
+// Validate reports every problem with c at once, each a *plugin.ConfigError naming its field.
+func (c *Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.Source == nil {
-		bad("no Source")
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &plugin.ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
-	setDefault(&c.MaxOutputPx, DefaultMaxOutputPx, "MaxOutputPx", bad)
-	setDefault(&c.MaxSourceBytes, DefaultMaxSourceBytes, "MaxSourceBytes", bad)
-	setDefault(&c.MaxSourcePixels, DefaultMaxSourcePixels, "MaxSourcePixels", bad)
-	setDefault(&c.Workers, DefaultWorkers, "Workers", bad)
-	setDefault(&c.LightWorkers, 2*runtime.GOMAXPROCS(0), "LightWorkers", bad)
-	setDefault(&c.Timeout, DefaultTimeout, "Timeout", bad)
-	setDefault(&c.RetryAfter, DefaultRetryAfter, "RetryAfter", bad)
-	switch {
-	case c.Queue == 0:
-		c.Queue = DefaultQueue
-	case c.Queue < 0:
-		c.Queue = 0
+	if c.Source == nil {
+		bad("Source", "is required")
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxOutputPx", int64(c.MaxOutputPx)}, {"MaxSourceBytes", c.MaxSourceBytes}, {"MaxSourcePixels", c.MaxSourcePixels},
+		{"MaxSourceSide", int64(c.MaxSourceSide)}, {"MaxSourceAspect", int64(c.MaxSourceAspect)}, {"Workers", int64(c.Workers)},
+		{"LightWorkers", int64(c.LightWorkers)}, {"Timeout", int64(c.Timeout)}, {"RetryAfter", int64(c.RetryAfter)},
+	} {
+		if f.v < 1 {
+			bad(f.name, "must be positive, got %d", f.v)
+		}
+	}
+	if c.Queue < 0 {
+		bad("Queue", "must be 0 or more, got %d", c.Queue)
+	}
+	if c.LightQueue < 0 {
+		bad("LightQueue", "must be 0 or more, got %d", c.LightQueue)
 	}
 	if c.CacheControl == "" {
-		c.CacheControl = DefaultCacheControl
+		bad("CacheControl", "is required")
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		bad("Logger", "is required")
 	}
+	c.validateFilters(bad)
+	if len(errs) > 0 {
+		return fmt.Errorf("pipeline: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// validateFilters checks that every filter has a name of its own and claims parameters nobody
+// else owns.
+func (c *Config) validateFilters(bad func(field, format string, args ...any)) {
 	owner := map[string]string{}
 	for _, p := range coreParams {
 		owner[p] = "the pipeline"
 	}
 	names := map[string]bool{}
-	c.Filters = slices.Clone(c.Filters)
 	for i, f := range c.Filters {
 		if f == nil {
-			bad("filter %d is nil", i)
+			bad("Filters", "filter %d is nil", i)
 			continue
 		}
 		name := f.Name()
 		switch {
 		case name == "":
-			bad("filter %d has no name", i)
+			bad("Filters", "filter %d has no name", i)
 		case names[name]:
-			bad("two filters are named %q", name)
+			bad("Filters", "two filters are named %q", name)
 		}
 		names[name] = true
 		for _, p := range f.Params() {
 			if o, ok := owner[p]; ok {
-				bad("filter %q claims parameter %q, which %s owns", name, p, o)
+				bad("Filters", "filter %q claims parameter %q, which %s owns", name, p, o)
 			}
 			owner[p] = "filter " + name
 		}
-	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("plugin: invalid config: %w", errors.Join(errs...))
-	}
-	return c, nil
-}
-
-func setDefault[T int | int64 | time.Duration](v *T, def T, name string, bad func(string, ...any)) {
-	switch {
-	case *v == 0:
-		*v = def
-	case *v < 0:
-		bad("%s is negative", name)
 	}
 }

@@ -153,7 +153,7 @@ type counters struct {
 	memHits, memMisses   atomic.Int64
 	diskHits, diskMisses atomic.Int64
 	requests             atomic.Int64
-	maxQueue             atomic.Int64
+	maxQueue, maxRunning atomic.Int64
 }
 
 func (c *counters) hooks() pipeline.Hooks {
@@ -173,7 +173,13 @@ func (c *counters) hooks() pipeline.Hooks {
 				c.diskMisses.Add(1)
 			}
 		},
-		OnQueue: func(d int) {
+		OnQueue: func(d, running int) {
+			for {
+				m := c.maxRunning.Load()
+				if int64(running) <= m || c.maxRunning.CompareAndSwap(m, int64(running)) {
+					break
+				}
+			}
 			for {
 				m := c.maxQueue.Load()
 				if int64(d) <= m || c.maxQueue.CompareAndSwap(m, int64(d)) {
@@ -194,8 +200,8 @@ type testServer struct {
 }
 
 type serverOpts struct {
-	cfg      pipeline.Config // Source defaults to a DirSource on dir; Filters get the defaults
-	dir      string          // source folder (default: a fresh imageDir)
+	cfg      func(*pipeline.Config) // changes to the defaults; Source defaults to a DirSource on dir
+	dir      string                 // source folder (default: a fresh imageDir)
 	fake     *fakeHeavy
 	noCache  bool
 	cacheDir string
@@ -207,7 +213,11 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	if ts.Fake == nil {
 		ts.Fake = &fakeHeavy{}
 	}
-	cfg := o.cfg
+	cfg := pipeline.NewDefaultConfig()
+	cfg.Filters = nil
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
 	if cfg.Source == nil {
 		ts.Dir = o.dir
 		if ts.Dir == "" {
@@ -230,7 +240,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 		}
 		cfg.Cache = c
 	}
-	if cfg.Logger == nil {
+	if cfg.Logger == slog.Default() {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Hooks = ts.Hits.hooks()

@@ -74,7 +74,7 @@ func TestPlainProxy(t *testing.T) {
 }
 
 func TestResizeAndFormats(t *testing.T) {
-	s := startServer(t, serverOpts{cfg: pipeline.Config{MaxOutputPx: 1000}})
+	s := startServer(t, serverOpts{cfg: func(c *pipeline.Config) { c.MaxOutputPx = 1000 }})
 	for _, tc := range []struct {
 		path, query string
 		w, h        int
@@ -218,7 +218,7 @@ func TestFormatAuto(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	s := startServer(t, serverOpts{cfg: pipeline.Config{MaxSourceBytes: 300_000, MaxSourcePixels: 1_000_000}})
+	s := startServer(t, serverOpts{cfg: func(c *pipeline.Config) { c.MaxSourceBytes = 300_000; c.MaxSourcePixels = 1_000_000 }})
 	for _, tc := range []struct {
 		path    string
 		status  int
@@ -336,7 +336,7 @@ func TestDeterministicAcrossRestarts(t *testing.T) {
 
 func TestSigning(t *testing.T) {
 	key := []byte("secret key")
-	s := startServer(t, serverOpts{cfg: pipeline.Config{SigningKey: key}})
+	s := startServer(t, serverOpts{cfg: func(c *pipeline.Config) { c.SigningKey = key }})
 	q := url.Values{"w": {"120"}, "grayscale": {"1"}}
 	sig := pipeline.Sign(key, "/img/kitten.jpg", q)
 
@@ -421,7 +421,7 @@ func TestConcurrentIdenticalRequestsComputeOnce(t *testing.T) {
 
 func TestQueueFull(t *testing.T) {
 	fake := &fakeHeavy{gate: make(chan struct{})}
-	s := startServer(t, serverOpts{fake: fake, cfg: pipeline.Config{Workers: 1, Queue: 2, RetryAfter: 7 * time.Second}})
+	s := startServer(t, serverOpts{fake: fake, cfg: func(c *pipeline.Config) { c.Workers = 1; c.Queue = 2; c.RetryAfter = 7 * time.Second }})
 	// The three requests go one at a time, each once the previous is where it should be, so the
 	// queue's depth moves 1 (admitted), 0 (the first holds the worker), 1, 2 and never beyond.
 	var wg sync.WaitGroup
@@ -489,6 +489,9 @@ func TestQueueFull(t *testing.T) {
 	if m := s.Hits.maxQueue.Load(); m != 2 {
 		t.Errorf("OnQueue peaked at %d, want 2", m)
 	}
+	if m := s.Hits.maxRunning.Load(); m != 1 {
+		t.Errorf("OnQueue reported up to %d running with one worker, want 1", m)
+	}
 	if s.P.Queued() != 2 {
 		t.Errorf("%d queued after a request joined queued work, want 2", s.P.Queued())
 	}
@@ -515,7 +518,7 @@ func TestQueueFull(t *testing.T) {
 
 func TestTimeout(t *testing.T) {
 	fake := &fakeHeavy{gate: make(chan struct{})} // never opened: Apply waits for its deadline
-	s := startServer(t, serverOpts{fake: fake, cfg: pipeline.Config{Timeout: 300 * time.Millisecond}})
+	s := startServer(t, serverOpts{fake: fake, cfg: func(c *pipeline.Config) { c.Timeout = 300 * time.Millisecond }})
 	start := time.Now()
 	resp, body := get(t, s.URL+"/img/kitten.jpg?fake=1")
 	wantError(t, resp, body, 504, "timed out")
@@ -569,19 +572,37 @@ func TestMountValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	for name, cfg := range map[string]pipeline.Config{
-		"no source":       {},
-		"claims w":        {Source: src, Filters: []plugin.Filter{claim{"x", []string{"w"}}}},
-		"two owners":      {Source: src, Filters: []plugin.Filter{claim{"a", []string{"p"}}, claim{"b", []string{"p"}}}},
-		"duplicate names": {Source: src, Filters: []plugin.Filter{claim{"a", []string{"p"}}, claim{"a", []string{"r"}}}},
-		"nil filter":      {Source: src, Filters: []plugin.Filter{nil}},
-		"negative":        {Source: src, Workers: -1},
+	for name, change := range map[string]func(*pipeline.Config){
+		"no source": func(c *pipeline.Config) { c.Source = nil },
+		"claims w":  func(c *pipeline.Config) { c.Filters = []plugin.Filter{claim{"x", []string{"w"}}} },
+		"two owners": func(c *pipeline.Config) {
+			c.Filters = []plugin.Filter{claim{"a", []string{"p"}}, claim{"b", []string{"p"}}}
+		},
+		"duplicate names": func(c *pipeline.Config) {
+			c.Filters = []plugin.Filter{claim{"a", []string{"p"}}, claim{"a", []string{"r"}}}
+		},
+		"nil filter":       func(c *pipeline.Config) { c.Filters = []plugin.Filter{nil} },
+		"negative":         func(c *pipeline.Config) { c.Workers = -1 },
+		"zero workers":     func(c *pipeline.Config) { c.Workers = 0 },
+		"negative queue":   func(c *pipeline.Config) { c.Queue = -1 },
+		"no timeout":       func(c *pipeline.Config) { c.Timeout = 0 },
+		"no side limit":    func(c *pipeline.Config) { c.MaxSourceSide = 0 },
+		"no cache control": func(c *pipeline.Config) { c.CacheControl = "" },
 	} {
+		cfg := pipeline.NewDefaultConfig()
+		cfg.Source = src
+		change(&cfg)
 		if _, err := pipeline.Mount(newEcho(), cfg); err == nil {
 			t.Errorf("%s: Mount accepted the config", name)
 		} else if !strings.Contains(err.Error(), "invalid config") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// Zero waiting room is a setting, not "the default": --queue 0 means no queue.
+	cfg := pipeline.NewDefaultConfig()
+	cfg.Source, cfg.Queue, cfg.LightQueue = src, 0, 0
+	if _, err := pipeline.Mount(newEcho(), cfg); err != nil {
+		t.Errorf("no queues: %v", err)
 	}
 	if _, err := pipeline.NewDirSource(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("NewDirSource accepted a missing folder")

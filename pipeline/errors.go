@@ -55,7 +55,10 @@ func ErrorHandler(err error, c echo.Context) {
 	} else {
 		status, msg = Status(err)
 	}
+	if status >= http.StatusInternalServerError {
+		slog.Error("request failed", "id", requestID(c), "path", c.Request().URL.Path, "status", status, "error", err.Error())
+	}
 	if werr := WriteError(c, status, msg); werr != nil {
-		slog.Debug("writing an error response failed", "error", werr) // the client has gone, most likely
+		slog.Debug("writing an error response failed", "id", requestID(c), "error", werr.Error())
 	}
 }

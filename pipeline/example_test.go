@@ -24,11 +24,11 @@ func ExampleMount() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = pipeline.Mount(e, pipeline.Config{
-		Source:  src,
-		Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()},
-		Cache:   cache,
-	})
+	cfg := pipeline.NewDefaultConfig()
+	cfg.Source = src
+	cfg.Filters = []plugin.Filter{grayscale.New(), grayscale.NewBlur()}
+	cfg.Cache = cache
+	_, err = pipeline.Mount(e, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

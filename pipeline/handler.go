@@ -98,9 +98,13 @@ func (p *Pipeline) fail(c echo.Context, ctx context.Context, err error) int {
 			lvl = slog.LevelError
 		}
 	}
-	p.cfg.Logger.Log(ctx, lvl, "image request failed", "path", c.Request().URL.Path, "status", status, "error", err)
+	p.cfg.Logger.Log(ctx, lvl, "image request failed", "id", requestID(c), "path", c.Request().URL.Path,
+		"query", c.Request().URL.RawQuery, "status", status, "error", err.Error())
 	if werr := WriteError(c, status, msg); werr != nil {
-		p.cfg.Logger.Debug("writing an error response failed", "error", werr)
+		p.cfg.Logger.Debug("writing an error response failed", "id", requestID(c), "error", werr.Error())
 	}
 	return status
 }
+
+// requestID is the request's X-Request-Id where a middleware set one, for log lines.
+func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }

@@ -122,21 +122,25 @@ func startOrigin(t testing.TB) *origin {
 	return o
 }
 
-func httpServer(t testing.TB, o *origin, opts pipeline.HTTPSourceOptions, cfg pipeline.Config) *testServer {
+func httpServer(t testing.TB, o *origin, opts pipeline.HTTPSourceOptions, change func(*pipeline.Config)) *testServer {
 	t.Helper()
 	base := o.URL + "/base/"
 	src, err := pipeline.NewHTTPSource(base, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Source = src
-	return startServer(t, serverOpts{cfg: cfg})
+	return startServer(t, serverOpts{cfg: func(c *pipeline.Config) {
+		c.Source = src
+		if change != nil {
+			change(c)
+		}
+	}})
 }
 
 func TestHTTPSource(t *testing.T) {
 	o := startOrigin(t)
 	s := httpServer(t, o, pipeline.HTTPSourceOptions{AllowPrivate: true, TotalTimeout: 500 * time.Millisecond},
-		pipeline.Config{MaxSourceBytes: 300_000})
+		func(c *pipeline.Config) { c.MaxSourceBytes = 300_000 })
 
 	resp, body := get(t, s.URL+"/img/kitten.jpg?w=100")
 	if info := wantOK(t, resp, body); info.Width != 100 {
@@ -245,7 +249,7 @@ func TestHTTPSourcePrivateAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, serverOpts{cfg: pipeline.Config{Source: src}})
+	s := startServer(t, serverOpts{cfg: func(c *pipeline.Config) { c.Source = src }})
 	resp, body := get(t, s.URL+"/img/kitten.jpg")
 	wantError(t, resp, body, 403, "not public")
 	if n := o.heads.Load() + o.gets.Load(); n != 0 {

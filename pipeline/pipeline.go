@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -25,13 +26,14 @@ type Pipeline struct {
 	light chan struct{} // light computation slots
 	heavy chan struct{} // worker slots
 
-	mu       sync.Mutex
-	admitted int             // heavy computations admitted: waiting or running
-	running  int             // heavy computations holding a worker
-	jobs     map[string]*job // heavy computations by key
-	inflight int             // computations of any kind
-	waiting  int             // requests waiting for a computation
-	idle     chan struct{}   // closed when inflight drops to 0
+	mu            sync.Mutex
+	admitted      int             // heavy computations admitted: waiting or running
+	lightAdmitted int             // light computations admitted: waiting or running
+	running       int             // heavy computations holding a worker
+	jobs          map[string]*job // heavy computations by key
+	inflight      int             // computations of any kind
+	waiting       int             // requests waiting for a computation
+	idle          chan struct{}   // closed when inflight drops to 0
 }
 
 // Mount validates cfg, makes a Pipeline and serves it on e at GET and HEAD /img/{path}.
@@ -64,10 +66,10 @@ func Mount(e *echo.Echo, cfg Config) (*Pipeline, error) {
 }
 
 func newPipeline(cfg Config) (*Pipeline, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.Filters = slices.Clone(cfg.Filters)
 	p := &Pipeline{
 		cfg:   cfg,
 		owner: map[string]bool{},

@@ -30,7 +30,9 @@ var steps = []step{fetchSource, probeSource, awaitWorker, decodeSource, resizeIm
 
 // compute runs the steps for r.
 func (p *Pipeline) compute(ctx context.Context, r *request, j *job) (_ Entry, cacheable bool, err error) {
-	s := &processing{p: p, r: r, j: j, lim: imaging.Limits{MaxBytes: p.cfg.MaxSourceBytes, MaxPixels: p.cfg.MaxSourcePixels}}
+	s := &processing{p: p, r: r, j: j, lim: imaging.Limits{
+		MaxBytes: p.cfg.MaxSourceBytes, MaxPixels: p.cfg.MaxSourcePixels, MaxSide: p.cfg.MaxSourceSide, MaxAspect: p.cfg.MaxSourceAspect,
+	}}
 	defer func() {
 		if s.img != nil {
 			s.img.Close()

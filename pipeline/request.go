@@ -21,6 +21,7 @@ import (
 
 // request is one parsed request.
 type request struct {
+	id      string // the X-Request-Id of the request that started the computation, for logs
 	path    string
 	image   ImageOptions
 	filters []active
@@ -47,7 +48,7 @@ func (p *Pipeline) prepare(ctx context.Context, c echo.Context) (*request, error
 	if err != nil {
 		return nil, err
 	}
-	r := &request{path: pth, parent: req.Context()}
+	r := &request{id: requestID(c), path: pth, parent: req.Context()}
 	if r.image, err = ParseImageOptions(q, p.cfg.MaxOutputPx, req.Header.Get("Accept")); err != nil {
 		return nil, err
 	}

@@ -146,7 +146,7 @@ func (p *Pipeline) run(r *request) (e Entry, err error) {
 	defer p.track()()
 	defer func() {
 		if v := recover(); v != nil {
-			p.cfg.Logger.Error("panic computing an image", "path", r.path, "panic", v, "stack", string(debug.Stack()))
+			p.cfg.Logger.Error("panic computing an image", "id", r.id, "path", r.path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err = fmt.Errorf("pipeline: panic computing %s: %v", r.path, v)
 		}
 	}()
@@ -166,12 +166,11 @@ func (p *Pipeline) run(r *request) (e Entry, err error) {
 		}
 		defer p.finish(j)
 	} else {
-		select {
-		case p.light <- struct{}{}:
-			defer func() { <-p.light }()
-		case <-ctx.Done():
-			return Entry{}, ctx.Err()
+		release, err := p.admitLight(ctx)
+		if err != nil {
+			return Entry{}, err
 		}
+		defer release()
 	}
 
 	start := time.Now()
@@ -184,16 +183,16 @@ func (p *Pipeline) run(r *request) (e Entry, err error) {
 		h(r.heavy, d, err)
 	}
 	if err != nil {
-		p.cfg.Logger.Debug("image failed", "path", r.path, "key", r.key[:16], "duration", d, "error", err)
+		p.cfg.Logger.Debug("image failed", "id", r.id, "path", r.path, "key", r.key[:16], "seconds", d.Seconds(), "error", err.Error())
 		return Entry{}, err
 	}
 	if cacheable {
 		if err := p.cfg.Cache.Put(r.key, e); err != nil {
-			p.cfg.Logger.Warn("caching an image failed", "path", r.path, "key", r.key[:16], "error", err)
+			p.cfg.Logger.Warn("caching an image failed", "id", r.id, "path", r.path, "key", r.key[:16], "error", err.Error())
 		}
 	}
-	p.cfg.Logger.Info("image computed", "path", r.path, "key", r.key[:16], "heavy", r.heavy,
-		"duration", d, "bytes", len(e.Body), "cached", cacheable && p.cfg.Cache != nil)
+	p.cfg.Logger.Info("image computed", "id", r.id, "path", r.path, "key", r.key[:16], "heavy", r.heavy,
+		"seconds", d.Seconds(), "bytes", len(e.Body), "cached", cacheable && p.cfg.Cache != nil)
 	return e, nil
 }
 
@@ -207,10 +206,33 @@ func (p *Pipeline) admit(r *request) (*job, error) {
 	p.admitted++
 	j := &job{key: r.key, path: r.path, started: time.Now()}
 	p.jobs[r.key] = j
-	depth := p.admitted - p.running
+	queued, running := p.admitted-p.running, p.running
 	p.mu.Unlock()
-	p.queueChanged(depth)
+	p.queueChanged(queued, running)
 	return j, nil
+}
+
+// admitLight waits for a light slot, refusing work beyond the slots and LightQueue.
+func (p *Pipeline) admitLight(ctx context.Context) (release func(), err error) {
+	p.mu.Lock()
+	if p.lightAdmitted >= cap(p.light)+p.cfg.LightQueue {
+		p.mu.Unlock()
+		return nil, ErrQueueFull
+	}
+	p.lightAdmitted++
+	p.mu.Unlock()
+	leave := func() {
+		p.mu.Lock()
+		p.lightAdmitted--
+		p.mu.Unlock()
+	}
+	select {
+	case p.light <- struct{}{}:
+		return func() { <-p.light; leave() }, nil
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
 }
 
 // work waits for a worker for j.
@@ -224,9 +246,9 @@ func (p *Pipeline) work(ctx context.Context, j *job) error {
 	j.running = true
 	j.started = time.Now()
 	p.running++
-	depth := p.admitted - p.running
+	queued, running := p.admitted-p.running, p.running
 	p.mu.Unlock()
-	p.queueChanged(depth)
+	p.queueChanged(queued, running)
 	return nil
 }
 
@@ -239,14 +261,14 @@ func (p *Pipeline) finish(j *job) {
 	}
 	p.admitted--
 	delete(p.jobs, j.key)
-	depth := p.admitted - p.running
+	queued, running := p.admitted-p.running, p.running
 	p.mu.Unlock()
-	p.queueChanged(depth)
+	p.queueChanged(queued, running)
 }
 
-func (p *Pipeline) queueChanged(depth int) {
+func (p *Pipeline) queueChanged(queued, running int) {
 	if h := p.cfg.Hooks.OnQueue; h != nil {
-		h(depth)
+		h(queued, running)
 	}
 }
 

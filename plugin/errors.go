@@ -91,3 +91,11 @@ func Status(err error) (int, string) {
 	}
 	return status, "internal error"
 }
+
+// ConfigError is a bad setting in a filter's or the pipeline's Config, naming its field; a
+// command line maps the field to its flag.
+type ConfigError struct {
+	Field, Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Reason }

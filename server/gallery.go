@@ -65,16 +65,27 @@ type progressReporter interface {
 //	                    worker with their iteration (step of total), and how many wait for one
 //
 // Errors are plugin's JSON error form.
-func mountGallery(e *echo.Echo, p progressReporter, source pipeline.Source, log *slog.Logger) {
+//
+// The page and its files go on the public app, progress on the admin app (the same app unless
+// --admin-addr). With signing on, the public app's sample list is empty: the source's file
+// names are for operators, on the admin app.
+func mountGallery(public, admin *echo.Echo, p progressReporter, source pipeline.Source, signed bool, log *slog.Logger) {
 	g := &gallery{progress: p, log: log}
 	if ds, ok := source.(*pipeline.DirSource); ok {
 		g.dir = ds.Dir()
 	}
 	get := []string{http.MethodGet, http.MethodHead}
-	e.Match(get, "/", g.index)
-	e.Match(get, "/gallery/*", g.asset)
-	e.GET("/api/samples", g.samples)
-	e.GET("/api/progress", g.progressJSON)
+	public.Match(get, "/", g.index)
+	public.Match(get, "/gallery/*", g.asset)
+	admin.GET("/api/progress", g.progressJSON)
+	if !signed {
+		public.GET("/api/samples", g.samples)
+		return
+	}
+	if admin != public {
+		admin.GET("/api/samples", g.samples)
+	}
+	public.GET("/api/samples", (&gallery{progress: p, log: log}).samples) // lists nothing
 }
 
 type gallery struct {
@@ -124,7 +135,7 @@ func (g *gallery) samples(c echo.Context) error {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return pipeline.WriteError(c, http.StatusServiceUnavailable, "request cancelled while listing the source")
 			}
-			g.log.Error("listing the samples failed", "error", err)
+			g.log.Error("listing the source failed", "id", requestID(c), "error", err.Error())
 			return pipeline.WriteError(c, http.StatusInternalServerError, "the source folder could not be listed")
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,11 +34,13 @@ func galleryTestServer(t *testing.T, dir string, filters ...plugin.Filter) (*ech
 	t.Cleanup(func() { src.Close() })
 	e := echo.New()
 	e.HTTPErrorHandler = pipeline.ErrorHandler
-	p, err := pipeline.Mount(e, pipeline.Config{Source: src, Filters: filters, Workers: 1, Queue: 4})
+	cfg := pipeline.NewDefaultConfig()
+	cfg.Source, cfg.Filters, cfg.Queue = src, filters, 4
+	p, err := pipeline.Mount(e, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mountGallery(e, p, src, slog.Default())
+	mountGallery(e, e, p, src, false, slog.Default())
 	return e, p
 }
 
@@ -155,11 +158,13 @@ func (gallerySource) Fetch(context.Context, string, int64) ([]byte, string, erro
 func TestGallerySamplesOtherSource(t *testing.T) {
 	e := echo.New()
 	e.HTTPErrorHandler = pipeline.ErrorHandler
-	p, err := pipeline.Mount(e, pipeline.Config{Source: gallerySource{}})
+	cfg := pipeline.NewDefaultConfig()
+	cfg.Source = gallerySource{}
+	p, err := pipeline.Mount(e, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mountGallery(e, p, gallerySource{}, slog.Default())
+	mountGallery(e, e, p, gallerySource{}, false, slog.Default())
 	rec := galleryGet(t, e, "/api/samples")
 	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != "[]" {
 		t.Fatalf("status %d, body %s; want 200 []", rec.Code, rec.Body)
@@ -168,6 +173,7 @@ func TestGallerySamplesOtherSource(t *testing.T) {
 
 // galleryBlockFilter is a heavy filter that reports step 3 of 7 and waits until release closes.
 type galleryBlockFilter struct {
+	once    sync.Once
 	started chan struct{}
 	release chan struct{}
 }
@@ -186,7 +192,7 @@ func (o galleryBlockOptions) Key() string { return "block" }
 func (o galleryBlockOptions) Heavy() bool { return true }
 func (o galleryBlockOptions) Apply(ctx context.Context, img *imaging.Image, progress plugin.Progress) (*imaging.Image, error) {
 	progress(3, 7)
-	close(o.f.started)
+	o.f.once.Do(func() { close(o.f.started) })
 	select {
 	case <-o.f.release:
 	case <-ctx.Done():

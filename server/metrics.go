@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -25,6 +26,7 @@ type metrics struct {
 	workErrors     *prometheus.CounterVec
 	iterations     prometheus.Counter
 	iterationsRate prometheus.Gauge
+	routes         map[string]bool // route patterns with a label of their own (setRoutes)
 }
 
 func newMetrics() *metrics {
@@ -65,8 +67,22 @@ func newMetrics() *metrics {
 	return m
 }
 
+// knownMethods are the methods that get a label value of their own; any other is "other".
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodDelete: true, http.MethodPatch: true, http.MethodOptions: true,
+}
+
+// setRoutes names the route patterns that get a label value of their own; any other is "other".
+func (m *metrics) setRoutes(routes []*echo.Route) {
+	m.routes = map[string]bool{}
+	for _, r := range routes {
+		m.routes[r.Path] = true
+	}
+}
+
 // middleware counts and times every request by its route pattern (not its path, which would
-// make a series per image).
+// make a series per image); labels take bounded values, whatever a client sends.
 func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -75,10 +91,14 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		route := c.Path()
-		if route == "" {
-			route = "unmatched"
+		if !m.routes[route] {
+			route = "other"
 		}
-		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+		method := c.Request().Method
+		if !knownMethods[method] {
+			method = "other"
+		}
+		m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().Status)).Inc()
 		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		return nil
 	}
@@ -101,16 +121,11 @@ func (m *metrics) hooks() pipeline.Hooks {
 			}
 			m.cache.WithLabelValues(tier, result).Inc()
 		},
-		OnQueue: func(depth int) { m.queueDepth.Set(float64(depth)) },
-		OnWorkStart: func(heavy bool) {
-			if heavy {
-				m.running.Inc()
-			}
+		OnQueue: func(queued, running int) {
+			m.queueDepth.Set(float64(queued))
+			m.running.Set(float64(running))
 		},
 		OnWorkEnd: func(heavy bool, d time.Duration, err error) {
-			if heavy {
-				m.running.Dec()
-			}
 			m.work.WithLabelValues(workKind(heavy)).Observe(d.Seconds())
 			if err != nil {
 				m.workErrors.WithLabelValues(workKind(heavy)).Inc()

@@ -13,10 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/filters/grayscale"
@@ -30,11 +30,16 @@ import (
 // Config is everything `styleproxy serve` can be told: each tagged field is a flag of that
 // name (the CLI reads the tags), with DefaultConfig's value as its default.
 type Config struct {
-	Addr    string `help:"listen address"`
-	DataDir string `name:"data" help:"data folder: the style library, and the disk cache unless --cache-dir"`
-	Source  string `help:"where /img/{path} comes from: a folder, or an http(s) origin URL"`
-	Weights string `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
-	Backend string `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
+	Addr      string `help:"listen address"`
+	AdminAddr string `placeholder:"HOST:PORT" help:"listen address of the admin API, /metrics and /api/progress (default: the --addr listener)"`
+
+	ReadTimeout  time.Duration `help:"time to read a whole request, an upload included"`
+	WriteTimeout time.Duration `help:"time to write an answer; /img answers get --timeout more"`
+	IdleTimeout  time.Duration `help:"how long an idle keep-alive connection stays open"`
+	DataDir      string        `name:"data" help:"data folder: the style library, and the disk cache unless --cache-dir"`
+	Source       string        `help:"where /img/{path} comes from: a folder, or an http(s) origin URL"`
+	Weights      string        `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
+	Backend      string        `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
 
 	Workers int           `help:"stylizations running at once"`
 	Queue   int           `help:"stylizations waiting for a worker (0 = none); beyond that requests get 503"`
@@ -48,7 +53,8 @@ type Config struct {
 
 	MaxSourceMB         int           `name:"max-source-mb" help:"largest source image in MB"`
 	MaxSourceMP         int           `name:"max-source-mp" help:"largest source image in megapixels (checked before decoding)"`
-	AllowPrivateSources bool          `help:"let an HTTP origin resolve to loopback, private or link-local addresses"`
+	MaxSourceSide       int           `help:"longest side of a source image in pixels (checked before decoding)"`
+	AllowPrivateSources bool          `help:"let an HTTP origin resolve to addresses in IANA's special-purpose ranges (loopback, private, shared, link-local, ...)"`
 	OriginTTL           time.Duration `name:"origin-ttl" help:"how long an HTTP origin's answers are trusted: image versions, and 404s for at most 10s (0 = ask on every request)"`
 
 	CacheMemMB   int    `name:"cache-mem-mb" help:"in-memory cache budget in MB (0 = off)"`
@@ -72,13 +78,16 @@ const maxNotFoundTTL = 10 * time.Second
 
 // DefaultConfig is what `serve` runs with when no flag says otherwise.
 func DefaultConfig() Config {
+	p := pipeline.NewDefaultConfig() // the pipeline's settings keep the pipeline's defaults
 	return Config{
-		Addr: ":8080", DataDir: "./data", Source: "./images", Backend: engine.BackendAuto,
-		Workers: 1, Queue: 16, Timeout: 120 * time.Second,
+		Addr: ":8080", ReadTimeout: 60 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+		DataDir: "./data", Source: "./images", Backend: engine.BackendAuto,
+		Workers: p.Workers, Queue: p.Queue, Timeout: p.Timeout,
 		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
-		WorkStep: style.DefaultWorkStep, MaxOutputPx: 2048,
-		MaxSourceMB: 25, MaxSourceMP: 50, OriginTTL: time.Minute,
-		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: pipeline.DefaultCacheControl,
+		WorkStep: style.DefaultWorkStep, MaxOutputPx: p.MaxOutputPx,
+		MaxSourceMB: int(p.MaxSourceBytes >> 20), MaxSourceMP: int(p.MaxSourcePixels / 1_000_000), MaxSourceSide: p.MaxSourceSide,
+		OriginTTL:  time.Minute,
+		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: p.CacheControl,
 		MaxUploadMB: 20, MaxUploadMP: 40,
 	}
 }
@@ -92,13 +101,27 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("addr", "%q is not host:port (e.g. :8080)", c.Addr)
 	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil || c.AdminAddr == c.Addr {
+			bad("admin-addr", "%q is not host:port, or is --addr itself", c.AdminAddr)
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"read-timeout", c.ReadTimeout}, {"write-timeout", c.WriteTimeout}, {"idle-timeout", c.IdleTimeout}} {
+		if d.v <= 0 {
+			bad(d.flag, "must be positive, got %s", d.v)
+		}
+	}
+	errs = append(errs, c.pipelineProblems()...)
 	positive := []struct {
 		flag string
 		v    int
 	}{
-		{"workers", c.Workers}, {"max-iters", c.MaxIters}, {"default-iters", c.DefaultIters},
-		{"max-output-px", c.MaxOutputPx}, {"max-source-mb", c.MaxSourceMB},
-		{"max-source-mp", c.MaxSourceMP}, {"max-upload-mb", c.MaxUploadMB}, {"max-upload-mp", c.MaxUploadMP},
+		{"max-iters", c.MaxIters}, {"default-iters", c.DefaultIters},
+		{"max-source-mb", c.MaxSourceMB}, {"max-source-mp", c.MaxSourceMP},
+		{"max-upload-mb", c.MaxUploadMB}, {"max-upload-mp", c.MaxUploadMP},
 	}
 	for _, p := range positive {
 		if p.v < 1 {
@@ -108,7 +131,7 @@ func (c *Config) Validate() error {
 	for _, p := range []struct {
 		flag string
 		v    int
-	}{{"queue", c.Queue}, {"cache-mem-mb", c.CacheMemMB}, {"cache-disk-mb", c.CacheDiskMB}} {
+	}{{"cache-mem-mb", c.CacheMemMB}, {"cache-disk-mb", c.CacheDiskMB}} {
 		if p.v < 0 {
 			bad(p.flag, "must be 0 or more, got %d", p.v)
 		}
@@ -121,9 +144,6 @@ func (c *Config) Validate() error {
 	}
 	if c.WorkStep < engine.MinSide || (c.MaxWorkPx != 0 && c.WorkStep > c.MaxWorkPx) {
 		bad("work-step", "must be from %d to --max-work-px, got %d", engine.MinSide, c.WorkStep)
-	}
-	if c.Timeout <= 0 {
-		bad("timeout", "must be positive, got %s", c.Timeout)
 	}
 	if c.OriginTTL < 0 {
 		bad("origin-ttl", "must be 0 or more, got %s", c.OriginTTL)
@@ -160,7 +180,8 @@ func readSecret(flag, path string) (string, error) {
 
 // Server is a configured styleproxy, ready to serve.
 type Server struct {
-	Echo     *echo.Echo
+	Echo     *echo.Echo // the public listener's app
+	Admin    *echo.Echo // the admin API, /metrics and /api/progress: Echo itself without --admin-addr
 	Pipeline *pipeline.Pipeline
 	Library  *styles.Library
 	Engine   *engine.Engine
@@ -247,60 +268,36 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = pipeline.ErrorHandler
-	e.Use(middleware.RequestID())
-	e.Use(requestLogger(log))
-	e.Use(m.middleware)
-	e.Use(middleware.Recover())
+	e := newEcho(cfg, log, m)
+	admin := e
+	if cfg.AdminAddr != "" {
+		admin = newEcho(cfg, log, m)
+	}
 
-	s := &Server{Echo: e, Library: lib, Engine: eng, Weights: ck, style: styleFilter, cfg: cfg, log: log, metrics: m}
-	s.Pipeline, err = pipeline.Mount(e, pipeline.Config{
-		Source:          source,
-		Filters:         []plugin.Filter{styleFilter, grayscale.New(), grayscale.NewBlur()},
-		MaxOutputPx:     cfg.MaxOutputPx,
-		MaxSourceBytes:  int64(cfg.MaxSourceMB) << 20,
-		MaxSourcePixels: int64(cfg.MaxSourceMP) * 1_000_000,
-		Cache:           cache,
-		Workers:         cfg.Workers,
-		Queue:           queueLength(cfg.Queue),
-		Timeout:         cfg.Timeout,
-		SigningKey:      signingKey(cfg.SigningKey),
-		CacheControl:    cfg.CacheControl,
-		KeySalt:         "weights=" + ck.Hash + ";engine=" + engine.Version,
-		Logger:          log,
-		Hooks:           m.hooks(),
-	})
+	s := &Server{Echo: e, Admin: admin, Library: lib, Engine: eng, Weights: ck, style: styleFilter, cfg: cfg, log: log, metrics: m}
+	pc := cfg.pipelineConfig()
+	pc.Source = source
+	pc.Filters = []plugin.Filter{styleFilter, grayscale.New(), grayscale.NewBlur()}
+	pc.Cache = cache
+	pc.KeySalt = "weights=" + ck.Hash + ";engine=" + engine.Version
+	pc.Logger = log
+	pc.Hooks = m.hooks()
+	s.Pipeline, err = pipeline.Mount(e, pc)
 	if err != nil {
 		return nil, err
 	}
-	MountStyles(e, lib, StylesConfig{
+	MountStyles(e, lib, StylesConfig{Admin: admin,
 		AdminToken: cfg.AdminToken, MaxUploadBytes: int64(cfg.MaxUploadMB) << 20,
 		MaxUploadPixels: int64(cfg.MaxUploadMP) * 1_000_000, Logger: log,
 	})
-	e.GET("/metrics", m.handler())
-	mountGallery(e, s.Pipeline, source, log)
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	admin.GET("/metrics", m.handler())
+	mountGallery(e, admin, s.Pipeline, source, cfg.SigningKey != "", log)
+	for _, a := range []*echo.Echo{e, admin} {
+		a.GET("/healthz", s.healthz)
+		a.GET("/readyz", s.readyz)
+	}
+	m.setRoutes(append(e.Routes(), admin.Routes()...))
 	return s, nil
-}
-
-// queueLength maps --queue to the pipeline's setting, where 0 would mean "the default" and a
-// negative length means no queue: --queue 0 asks for no waiting at all.
-func queueLength(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
-// signingKey is nil (signing off) when no key is configured.
-func signingKey(k string) []byte {
-	if k == "" {
-		return nil
-	}
-	return []byte(k)
 }
 
 func (s *Server) healthz(c echo.Context) error {
@@ -353,44 +350,42 @@ func (s *Server) readyz(c echo.Context) error {
 // does detached work (whose requesters timed out or left), which reaches the cache. It returns
 // only when both are done (or drain is over), so the caller may shut libvips down after it.
 func (s *Server) Run(ctx context.Context, ln net.Listener, drain time.Duration) error {
-	srv := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second}
 	s.StartWarmup()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	serveCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var once sync.Once
+	drainCtx, cancelDrain := context.Background(), context.CancelFunc(func() {})
+	defer func() { cancelDrain() }()
+	drainBy := func() context.Context { // one deadline for both listeners and the detached work
+		once.Do(func() { drainCtx, cancelDrain = context.WithTimeout(context.Background(), drain) })
+		return drainCtx
+	}
+	adminErr := make(chan error, 1)
+	if s.Admin != s.Echo {
+		aln, err := net.Listen("tcp", s.cfg.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		s.log.Info("admin listener", "addr", aln.Addr().String())
+		go func() {
+			err := s.cfg.serve(serveCtx, aln, s.Admin, drainBy)
+			stop() // the public listener does not outlive the admin one
+			adminErr <- err
+		}()
+	} else {
+		adminErr <- nil
+	}
 	s.log.Info("styleproxy serving", "addr", ln.Addr().String(), "backend", s.Engine.Backend(),
 		"source", s.cfg.Source, "data", s.cfg.DataDir, "workers", s.cfg.Workers)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
-	if werr := s.Pipeline.Wait(shutdownCtx); werr != nil {
-		s.log.Warn("shutdown: detached work still running after --drain", "error", werr)
+	err := s.cfg.serve(serveCtx, ln, s.Echo, drainBy)
+	stop()
+	err = errors.Join(err, <-adminErr)
+	if werr := s.Pipeline.Wait(drainBy()); werr != nil {
+		s.log.Warn("shutdown: detached work still running after --drain", "error", werr.Error())
 		err = errors.Join(err, werr)
 	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
-}
-
-// requestLogger logs one structured line per request, with its request id.
-func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil {
-				c.Error(err)
-			}
-			req, res := c.Request(), c.Response()
-			log.Info("request", "id", res.Header().Get(echo.HeaderXRequestID), "method", req.Method,
-				"path", req.URL.Path, "status", res.Status, "bytes", res.Size,
-				"ms", time.Since(start).Milliseconds())
-			return nil
-		}
-	}
 }

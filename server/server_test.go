@@ -65,6 +65,13 @@ func TestConfigValidate(t *testing.T) {
 		{"http origin", func(c *Config) { c.Source = "https://origin.example/base/" }, ""},
 		{"two signing keys", func(c *Config) { c.SigningKey, c.SigningKeyFile = "a", "/tmp/k" }, "--signing-key-file"},
 		{"zero output size", func(c *Config) { c.MaxOutputPx = 0 }, "--max-output-px"},
+		{"no queue", func(c *Config) { c.Queue = 0 }, ""},
+		{"zero source side", func(c *Config) { c.MaxSourceSide = 0 }, "--max-source-side"},
+		{"zero idle timeout", func(c *Config) { c.IdleTimeout = 0 }, "--idle-timeout"},
+		{"zero write timeout", func(c *Config) { c.WriteTimeout = 0 }, "--write-timeout"},
+		{"zero read timeout", func(c *Config) { c.ReadTimeout = 0 }, "--read-timeout"},
+		{"admin on the public port", func(c *Config) { c.AdminAddr = c.Addr }, "--admin-addr"},
+		{"admin port", func(c *Config) { c.AdminAddr = "127.0.0.1:9090" }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

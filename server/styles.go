@@ -35,6 +35,8 @@ type StylesConfig struct {
 	MaxUploadPixels int64
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
+	// Admin is the app the /admin routes go on (default: the one MountStyles is given).
+	Admin *echo.Echo
 }
 
 const (
@@ -69,8 +71,12 @@ func MountStyles(e *echo.Echo, lib *styles.Library, cfg StylesConfig) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	e.POST("/admin/styles", a.create, a.requireAdmin)
-	e.DELETE("/admin/styles/:name", a.remove, a.requireAdmin)
+	admin := cfg.Admin
+	if admin == nil {
+		admin = e
+	}
+	admin.POST("/admin/styles", a.create, a.requireAdmin)
+	admin.DELETE("/admin/styles/:name", a.remove, a.requireAdmin)
 	get := []string{http.MethodGet, http.MethodHead}
 	e.Match(get, "/styles", a.list)
 	e.Match(get, "/styles/:name", a.get)
@@ -128,7 +134,7 @@ func (a *stylesAPI) styleError(c echo.Context, err error) error {
 		err = fmt.Errorf("%w: send replace=true to replace it", err)
 	}
 	if status, _ := pipeline.Status(err); status >= http.StatusInternalServerError {
-		a.log.Error("style request failed", "path", c.Request().URL.Path, "status", status, "error", err)
+		a.log.Error("style request failed", "id", requestID(c), "path", c.Request().URL.Path, "status", status, "error", err.Error())
 	}
 	return pipeline.WriteStatusError(c, err)
 }

@@ -240,7 +240,7 @@ func (l *Library) refresh() error {
 	if err != nil {
 		// Only a damaged disk gets here (the index is replaced atomically); the next writer or
 		// Open rebuilds it. Keep serving what was loaded, and report once per state of the file.
-		l.log.Error("styles: cannot read the index; keeping the styles loaded before", "err", err)
+		l.log.Error("styles: cannot read the index; keeping the styles loaded before", "error", err.Error())
 		l.mu.Lock()
 		l.key = key
 		l.mu.Unlock()
@@ -261,7 +261,7 @@ func (l *Library) current(key statKey) bool {
 func (l *Library) load(idx map[string]string) {
 	key, err := statIndex(l.root)
 	if err != nil {
-		l.log.Error("styles: stat index", "err", err)
+		l.log.Error("styles: stat index", "error", err.Error())
 	}
 	l.mu.RLock()
 	old := l.entries
@@ -278,7 +278,7 @@ func (l *Library) load(idx map[string]string) {
 		}
 		e, err := l.loadEntry(name, version)
 		if err != nil {
-			l.log.Error("styles: skipping damaged style", "name", name, "version", version, "err", err)
+			l.log.Error("styles: skipping damaged style", "name", name, "version", version, "error", err.Error())
 			l.damaged[name] = dk
 			continue
 		}
@@ -374,7 +374,7 @@ func (l *Library) indexForWrite() (map[string]string, error) {
 		return nil, fmt.Errorf("styles: %w", err)
 	}
 	if err != nil {
-		l.log.Error("styles: rebuilding the index from the style folders", "err", err)
+		l.log.Error("styles: rebuilding the index from the style folders", "error", err.Error())
 	}
 	idx = l.scan()
 	if len(idx) > 0 {
@@ -402,7 +402,7 @@ func (l *Library) scan() map[string]string {
 			}
 			e, err := l.loadEntry(n.Name(), v.Name())
 			if err != nil {
-				l.log.Error("styles: skipping damaged style", "name", n.Name(), "version", v.Name(), "err", err)
+				l.log.Error("styles: skipping damaged style", "name", n.Name(), "version", v.Name(), "error", err.Error())
 				continue
 			}
 			if _, ok := idx[n.Name()]; !ok || e.style.Created.After(best) {
@@ -418,7 +418,7 @@ func (l *Library) scan() map[string]string {
 func (l *Library) collect(idx map[string]string) {
 	remove := func(p string) {
 		if err := os.RemoveAll(p); err != nil {
-			l.log.Warn("styles: cannot remove leftover", "path", p, "err", err)
+			l.log.Warn("styles: cannot remove leftover", "path", p, "error", err.Error())
 		}
 	}
 	if tmps, err := os.ReadDir(filepath.Join(l.root, tmpDir)); err == nil {
@@ -606,7 +606,7 @@ func (l *Library) collectName(name, keep string) {
 	for _, v := range versions {
 		if v.Name() != keep && versionPattern.MatchString(v.Name()) {
 			if err := os.RemoveAll(filepath.Join(dir, v.Name())); err != nil {
-				l.log.Warn("styles: cannot remove old version", "name", name, "version", v.Name(), "err", err)
+				l.log.Warn("styles: cannot remove old version", "name", name, "version", v.Name(), "error", err.Error())
 			}
 		}
 	}
@@ -643,9 +643,9 @@ func (l *Library) Remove(name string) error {
 	}
 	step("indexed")
 	if err := os.RemoveAll(filepath.Join(l.root, name)); err != nil {
-		l.log.Warn("styles: cannot remove style folder", "name", name, "err", err)
+		l.log.Warn("styles: cannot remove style folder", "name", name, "error", err.Error())
 	} else if err := syncDir(l.root); err != nil {
-		l.log.Warn("styles: fsync", "err", err)
+		l.log.Warn("styles: fsync", "error", err.Error())
 	}
 	step("collected")
 	l.load(idx)

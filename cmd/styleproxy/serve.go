@@ -27,7 +27,7 @@ func newServeCmd() serveCmd { return serveCmd{Config: server.DefaultConfig()} }
 func (c *serveCmd) Run() error {
 	cfg := c.Config
 	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	slog.SetDefault(cfg.Logger) // libvips's messages and Echo-level errors go the same way
+	slog.SetDefault(cfg.Logger) // libvips's messages and Echo's last-resort errors use the same lines
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}

@@ -68,12 +68,12 @@ func run(addr, dir string, cacheBytes int64, cacheDir string, quiet bool) error 
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.Mount(e, pipeline.Config{
-		Source:  src,
-		Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()},
-		Cache:   cache,
-		Logger:  logger,
-	})
+	cfg := pipeline.NewDefaultConfig()
+	cfg.Source = src
+	cfg.Filters = []plugin.Filter{grayscale.New(), grayscale.NewBlur()}
+	cfg.Cache = cache
+	cfg.Logger = logger
+	p, err := pipeline.Mount(e, cfg)
 	if err != nil {
 		return err
 	}

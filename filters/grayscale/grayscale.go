@@ -4,7 +4,9 @@
 //
 // Mount them with the pipeline:
 //
-//	plugin.Mount(e, pipeline.Config{Source: src, Filters: []plugin.Filter{grayscale.New(), grayscale.NewBlur()}})
+//	cfg := pipeline.NewDefaultConfig()
+//	cfg.Source, cfg.Filters = src, []plugin.Filter{grayscale.New(), grayscale.NewBlur()}
+//	pipeline.Mount(e, cfg)
 package grayscale
 
 import (
