@@ -267,7 +267,7 @@ func TestHTTPSourcePrivateAddresses(t *testing.T) {
 func TestHTTPSourceRemembersAnswers(t *testing.T) {
 	o := startOrigin(t)
 	s := httpServer(t, o, pipeline.HTTPSourceOptions{AllowPrivate: true, VersionTTL: time.Hour, NotFoundTTL: time.Hour},
-		pipeline.Config{MaxSourceBytes: 300_000})
+		func(c *pipeline.Config) { c.MaxSourceBytes = 300_000 })
 	resp, body := get(t, s.URL+"/img/kitten.jpg?w=100")
 	wantOK(t, resp, body)
 	heads, gets := o.heads.Load(), o.gets.Load()
