@@ -25,27 +25,33 @@ const (
 	DefaultQueue           = 16
 	DefaultLightQueue      = 64
 	DefaultTimeout         = 120 * time.Second
+	DefaultWorkTimeout     = 10 * time.Minute
 	DefaultCacheControl    = ImmutableCacheControl
-	DefaultRetryAfter      = 10 * time.Second
+	// DefaultCacheControlUnpinned lets caches keep a response that follows a style's current
+	// version for an hour, and serve it stale for a day while they revalidate.
+	DefaultCacheControlUnpinned = "public, max-age=3600, stale-while-revalidate=86400"
+	DefaultRetryAfter           = 10 * time.Second
 )
 
 // NewDefaultConfig returns the defaults; set Source (required) and Filters, change what should
 // differ, and give it to Mount, which validates it.
 func NewDefaultConfig() Config {
 	return Config{
-		MaxOutputPx:     DefaultMaxOutputPx,
-		MaxSourceBytes:  DefaultMaxSourceBytes,
-		MaxSourcePixels: DefaultMaxSourcePixels,
-		MaxSourceSide:   DefaultMaxSourceSide,
-		MaxSourceAspect: DefaultMaxSourceAspect,
-		Workers:         DefaultWorkers,
-		Queue:           DefaultQueue,
-		LightWorkers:    2 * runtime.GOMAXPROCS(0),
-		LightQueue:      DefaultLightQueue,
-		Timeout:         DefaultTimeout,
-		RetryAfter:      DefaultRetryAfter,
-		CacheControl:    DefaultCacheControl,
-		Logger:          slog.Default(),
+		MaxOutputPx:          DefaultMaxOutputPx,
+		MaxSourceBytes:       DefaultMaxSourceBytes,
+		MaxSourcePixels:      DefaultMaxSourcePixels,
+		MaxSourceSide:        DefaultMaxSourceSide,
+		MaxSourceAspect:      DefaultMaxSourceAspect,
+		Workers:              DefaultWorkers,
+		Queue:                DefaultQueue,
+		LightWorkers:         2 * runtime.GOMAXPROCS(0),
+		LightQueue:           DefaultLightQueue,
+		Timeout:              DefaultTimeout,
+		WorkTimeout:          DefaultWorkTimeout,
+		RetryAfter:           DefaultRetryAfter,
+		CacheControl:         DefaultCacheControl,
+		CacheControlUnpinned: DefaultCacheControlUnpinned,
+		Logger:               slog.Default(),
 	}
 }
 
@@ -81,16 +87,23 @@ type Config struct {
 	// once (default: twice GOMAXPROCS); LightQueue more may wait, beyond that 503 as for Queue.
 	LightWorkers int
 	LightQueue   int
-	// Timeout bounds each request (504 beyond it), and each computation, which runs detached
-	// from the requests waiting for it.
+	// Timeout bounds how long a request waits (504 beyond it). The computation it started or
+	// joined runs detached from it and is cached when it finishes.
 	Timeout time.Duration
+	// WorkTimeout bounds a computation once it holds a worker (heavy work) or a slot (light
+	// work); time in the queue does not count.
+	WorkTimeout time.Duration
 	// RetryAfter is the Retry-After of a 503 (whole seconds, at least 1).
 	RetryAfter time.Duration
 
 	// SigningKey turns on URL signing: every request needs a valid sig (see Sign), or gets 403.
 	SigningKey []byte
-	// CacheControl is the Cache-Control of successful responses.
+	// CacheControl is the Cache-Control of successful responses whose URL pins everything they
+	// depend on (style=NAME@VERSION, or no style).
 	CacheControl string
+	// CacheControlUnpinned is the Cache-Control of responses that follow something that may
+	// change under the same URL (style=NAME follows the style's current version).
+	CacheControlUnpinned string
 	// KeySalt is mixed into every cache key and ETag: the server passes what else its results
 	// depend on (the weights' hash, the engine's version).
 	KeySalt string
@@ -114,7 +127,8 @@ type Hooks struct {
 	// changed.
 	OnQueue func(queued, running int)
 	// OnWorkStart and OnWorkEnd bracket each computation (one per cache miss, however many
-	// requests share it); heavy says whether it needed a worker. err is nil on success.
+	// requests share it); heavy says whether it needed a worker (a heavy filter's Stage, or
+	// Apply without one). err is nil on success.
 	OnWorkStart func(heavy bool)
 	OnWorkEnd   func(heavy bool, d time.Duration, err error)
 }
@@ -134,7 +148,7 @@ func (c *Config) Validate() error {
 	}{
 		{"MaxOutputPx", int64(c.MaxOutputPx)}, {"MaxSourceBytes", c.MaxSourceBytes}, {"MaxSourcePixels", c.MaxSourcePixels},
 		{"MaxSourceSide", int64(c.MaxSourceSide)}, {"MaxSourceAspect", int64(c.MaxSourceAspect)}, {"Workers", int64(c.Workers)},
-		{"LightWorkers", int64(c.LightWorkers)}, {"Timeout", int64(c.Timeout)}, {"RetryAfter", int64(c.RetryAfter)},
+		{"LightWorkers", int64(c.LightWorkers)}, {"Timeout", int64(c.Timeout)}, {"WorkTimeout", int64(c.WorkTimeout)}, {"RetryAfter", int64(c.RetryAfter)},
 	} {
 		if f.v < 1 {
 			bad(f.name, "must be positive, got %d", f.v)
@@ -148,6 +162,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CacheControl == "" {
 		bad("CacheControl", "is required")
+	}
+	if c.CacheControlUnpinned == "" {
+		bad("CacheControlUnpinned", "is required")
 	}
 	if c.Logger == nil {
 		bad("Logger", "is required")

@@ -347,6 +347,9 @@ func wantError(t testing.TB, resp *http.Response, body []byte, status int, menti
 	if resp.Header.Get("ETag") != "" {
 		t.Errorf("%s: an error carries an ETag", resp.Request.URL)
 	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("%s: error with Cache-Control %q, want no-store", resp.Request.URL, cc)
+	}
 }
 
 // eventually polls cond for up to 10 s.

@@ -518,16 +518,42 @@ func TestQueueFull(t *testing.T) {
 
 func TestTimeout(t *testing.T) {
 	fake := &fakeHeavy{gate: make(chan struct{})} // never opened: Apply waits for its deadline
-	s := startServer(t, serverOpts{fake: fake, cfg: func(c *pipeline.Config) { c.Timeout = 300 * time.Millisecond }})
+	s := startServer(t, serverOpts{fake: fake, cfg: func(c *pipeline.Config) { c.Timeout, c.WorkTimeout = 300*time.Millisecond, time.Second }})
 	start := time.Now()
 	resp, body := get(t, s.URL+"/img/kitten.jpg?fake=1")
 	wantError(t, resp, body, 504, "timed out")
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("504 after %v", d)
 	}
-	eventually(t, "the timed-out job to end", func() bool { return !s.P.QueueFull() && len(s.P.Running()) == 0 })
+	eventually(t, "the job to end at WorkTimeout", func() bool { return !s.P.QueueFull() && len(s.P.Running()) == 0 })
 	resp, body = get(t, s.URL+"/img/kitten.jpg?w=50")
 	wantOK(t, resp, body)
+}
+
+// TestWorkOutlivesItsRequest: work longer than Timeout gets its requester a 504, goes on, and
+// is cached: the next request is a hit, computed once.
+func TestWorkOutlivesItsRequest(t *testing.T) {
+	fake := &fakeHeavy{delay: 3 * time.Second}
+	s := startServer(t, serverOpts{fake: fake, cfg: func(c *pipeline.Config) { c.Timeout = time.Second }})
+	u := s.URL + "/img/kitten.jpg?fake=3&w=200"
+	resp, body := get(t, u)
+	wantError(t, resp, body, 504, "timed out")
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("504 with Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
+	if len(s.P.Running()) != 1 {
+		t.Fatal("the work stopped with its request")
+	}
+	// The work needs about 2 s more; its worker is given back only once it is cached.
+	eventually(t, "the work to finish", func() bool { return len(s.P.Running()) == 0 })
+	resp, body = get(t, u)
+	wantOK(t, resp, body)
+	if n := fake.applies.Load(); n != 1 {
+		t.Errorf("the work ran %d times, want 1", n)
+	}
+	if n := s.Hits.memHits.Load(); n != 1 {
+		t.Errorf("%d memory hits, want 1: the second request was not served from the cache", n)
+	}
 }
 
 func TestClientLeavesWorkGoesOn(t *testing.T) {

@@ -37,10 +37,17 @@ func (p *Pipeline) serve(c echo.Context) int {
 	h := c.Response().Header()
 	success := func() {
 		h.Set("Cache-Control", p.cfg.CacheControl)
+		if r.floating {
+			h.Set("Cache-Control", p.cfg.CacheControlUnpinned)
+		}
 		h.Set("ETag", etag)
 		if r.image.Auto {
 			h.Add("Vary", "Accept")
 		}
+		// Purge keys: Fastly reads Surrogate-Key, Varnish's xkey module xkey.
+		keys := strings.Join(r.purgeKeys, " ")
+		h.Set("Surrogate-Key", keys)
+		h.Set("Xkey", keys)
 	}
 	if ETagMatch(req.Header.Get("If-None-Match"), etag) {
 		success()

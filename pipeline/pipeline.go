@@ -10,7 +10,10 @@ import (
 
 // keyVersion names the pipeline's own semantics in every cache key: change it when the same
 // options would give different bytes (a new resize rule, a new encoder setting).
-const keyVersion = "styleproxy-pipeline/1"
+const keyVersion = "styleproxy-pipeline/2"
+
+// stageKeyVersion is keyVersion for the intermediates of staged filters.
+const stageKeyVersion = "styleproxy-stage/1"
 
 // Pipeline serves images: parse the query, look up the cache, or fetch, decode, resize, filter and
 // encode once for all the requests that ask for the same result at the same time. Make one with
@@ -52,8 +55,14 @@ type Pipeline struct {
 // it, so the same URL gives the same bytes, across restarts too, for as long as the source image
 // is unchanged.
 //
-// Successful responses carry Cache-Control (Config.CacheControl), ETag, Content-Type,
-// Content-Length, X-Content-Type-Options: nosniff and, for format=auto only, Vary: Accept.
+// A staged first filter (plugin.Staged, the style filter's optimisation) has its intermediate
+// computed once per stage key and cached beside the responses; every output that shares the
+// stage is derived from it. The stage is the heavy, queued work; the outputs are light.
+//
+// Successful responses carry Cache-Control (Config.CacheControl, or CacheControlUnpinned when
+// a filter's options float: plugin.Floating), ETag, the purge keys Surrogate-Key and Xkey
+// ("source:PATH" and each plugin.Tagged key), Content-Type, Content-Length,
+// X-Content-Type-Options: nosniff and, for format=auto only, Vary: Accept.
 // Errors are JSON ErrorBody values with Cache-Control: no-store; see plugin.Status for the codes.
 func Mount(e *echo.Echo, cfg Config) (*Pipeline, error) {
 	p, err := newPipeline(cfg)

@@ -3,56 +3,93 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/styleproxy/styleproxy/imaging"
 )
 
-// processing is the state the steps of one computation share.
+// processing is the state the steps of one flight share.
 type processing struct {
-	p    *Pipeline
-	r    *request
-	j    *job // the heavy job, nil for light work
+	p      *Pipeline
+	r      *request
+	ctx    context.Context // detached from the requests; WorkTimeout once the work holds a slot
+	cancel context.CancelFunc
+	j      *job // the heavy job, nil for light work
+
+	releaseLight func()    // gives back the light slot, if the work holds one
+	started      time.Time // when the work got its worker or slot
+
 	lim  imaging.Limits
 	data []byte
 	info imaging.Info
 	img  *imaging.Image
+	// intermediate is the stage's result, for the first filter's Finish (outputs), and
+	// stage what to compute (stages).
+	intermediate *imaging.Image
+	stage        stageInput
 	// cacheable is false when the source changed since prepare versioned it: the result is
 	// right for this request but not for its key.
 	cacheable bool
 	out       Entry
 }
 
+// stageInput is the source scaled for a staged filter's heavy part.
+type stageInput struct {
+	w, h int
+	fit  imaging.Fit
+}
+
 // step is one stage of a computation; the steps run in order, each on what the previous left.
-type step func(ctx context.Context, s *processing) error
+type step func(s *processing) error
 
-// steps is the pipeline: from the source's bytes to the encoded response.
-var steps = []step{fetchSource, probeSource, awaitWorker, decodeSource, resizeImage, applyFilters, encodeImage}
+// outputSteps make an /img response from the source's bytes; stageSteps make a staged filter's
+// intermediate, which outputs share.
+var (
+	outputSteps = []step{fetchSource, probeSource, awaitStage, holdSlot, decodeSource, resizeImage, applyFilters, encodeImage}
+	stageSteps  = []step{holdSlot, decodeSource, resizeForStage, runStage, encodeStage}
+)
 
-// compute runs the steps for r.
-func (p *Pipeline) compute(ctx context.Context, r *request, j *job) (_ Entry, cacheable bool, err error) {
-	s := &processing{p: p, r: r, j: j, lim: imaging.Limits{
+func (p *Pipeline) outputFlight(r *request) *flight {
+	return &flight{key: r.key, path: r.path, id: r.id, heavy: r.heavy, parent: r.parent, steps: outputSteps, s: p.newProcessing(r)}
+}
+
+func (p *Pipeline) newProcessing(r *request) *processing {
+	return &processing{p: p, r: r, lim: imaging.Limits{
 		MaxBytes: p.cfg.MaxSourceBytes, MaxPixels: p.cfg.MaxSourcePixels, MaxSide: p.cfg.MaxSourceSide, MaxAspect: p.cfg.MaxSourceAspect,
 	}}
-	defer func() {
-		if s.img != nil {
-			s.img.Close()
-		}
-	}()
+}
+
+func (s *processing) run(steps []step) error {
 	for _, st := range steps {
-		if err := st(ctx, s); err != nil {
-			return Entry{}, false, err
+		if err := st(s); err != nil {
+			return err
 		}
 	}
-	return s.out, s.cacheable, nil
+	return nil
+}
+
+// release gives back what the steps held.
+func (s *processing) release() {
+	for _, im := range []*imaging.Image{s.img, s.intermediate} {
+		if im != nil {
+			im.Close()
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.releaseLight != nil {
+		s.releaseLight()
+	}
 }
 
 // fetchSource reads the source's bytes, unless prepare had to read them to version them.
-func fetchSource(ctx context.Context, s *processing) error {
+func fetchSource(s *processing) error {
 	s.data, s.cacheable = s.r.data, true
 	if s.data != nil {
 		return nil
 	}
-	data, version, err := s.p.cfg.Source.Fetch(ctx, s.r.path, s.p.cfg.MaxSourceBytes)
+	data, version, err := s.p.cfg.Source.Fetch(s.ctx, s.r.path, s.p.cfg.MaxSourceBytes)
 	if err != nil {
 		return err
 	}
@@ -62,26 +99,55 @@ func fetchSource(ctx context.Context, s *processing) error {
 
 // probeSource reads the header: a refusal (too large, not an image) comes before any pixel is
 // decoded, and before heavy work waits for a worker.
-func probeSource(_ context.Context, s *processing) (err error) {
+func probeSource(s *processing) (err error) {
 	s.info, err = imaging.Probe(s.data, s.lim)
 	return err
 }
 
-// awaitWorker holds heavy work until a worker is free. It comes before decoding, so queued
-// work holds compressed bytes, not decoded pixels.
-func awaitWorker(ctx context.Context, s *processing) error {
-	if s.j == nil {
+// awaitStage gets the intermediate of a staged first filter: from the cache, or from the one
+// stage flight for its key, which queues for a worker. The output's own work waits for it
+// without holding a slot.
+func awaitStage(s *processing) error {
+	r := s.r
+	if r.staged == nil {
 		return nil
 	}
-	return s.p.work(ctx, s.j)
+	ow, oh := s.info.Width, s.info.Height
+	if w, h, fit, ok := targetBox(ow, oh, r.image, s.p.cfg.MaxOutputPx); ok {
+		ow, oh = imaging.FitSize(ow, oh, w, h, fit)
+	}
+	in := stageInput{fit: imaging.FitFill} // an exact resize: the output's aspect ratio
+	if r.image.Width > 0 && r.image.Height > 0 && r.image.Fit == imaging.FitCover {
+		in.fit = imaging.FitCover
+	}
+	var err error
+	if in.w, in.h, err = r.staged.StageSize(ow, oh); err != nil {
+		return fmt.Errorf("filter %s: %w", r.filters[0].f.Name(), err)
+	}
+	key := s.p.stageKey(r, in.w, in.h, in.fit)
+	e, ok := s.p.lookup(key)
+	if !ok {
+		st := s.p.newProcessing(r)
+		st.data, st.info, st.stage, st.cacheable = s.data, s.info, in, s.cacheable
+		f := &flight{key: key, path: r.path, id: r.id, heavy: true, parent: r.parent, steps: stageSteps, s: st}
+		if e, err = s.p.join(s.ctx, f); err != nil {
+			return err
+		}
+	}
+	s.intermediate, err = imaging.Decode(e.Body, imaging.Limits{})
+	return err
 }
 
-func decodeSource(_ context.Context, s *processing) (err error) {
+// holdSlot waits for a worker (heavy work) or a light slot. It comes before decoding, so queued
+// work holds compressed bytes, not decoded pixels.
+func holdSlot(s *processing) error { return s.p.hold(s) }
+
+func decodeSource(s *processing) (err error) {
 	s.img, err = imaging.Decode(s.data, s.lim)
 	return err
 }
 
-func resizeImage(_ context.Context, s *processing) error {
+func resizeImage(s *processing) error {
 	sw, sh := s.img.Size()
 	if w, h, fit, ok := targetBox(sw, sh, s.r.image, s.p.cfg.MaxOutputPx); ok {
 		return s.img.Resize(w, h, fit)
@@ -89,9 +155,15 @@ func resizeImage(_ context.Context, s *processing) error {
 	return nil
 }
 
-func applyFilters(ctx context.Context, s *processing) error {
-	for _, a := range s.r.filters {
-		out, err := a.o.Apply(ctx, s.img, s.j.progress)
+func applyFilters(s *processing) error {
+	for i, a := range s.r.filters {
+		var out *imaging.Image
+		var err error
+		if i == 0 && s.intermediate != nil {
+			out, err = s.r.staged.Finish(s.ctx, s.img, s.intermediate)
+		} else {
+			out, err = a.o.Apply(s.ctx, s.img, s.j.progress)
+		}
 		if err != nil {
 			return fmt.Errorf("filter %s: %w", a.f.Name(), err)
 		}
@@ -103,12 +175,12 @@ func applyFilters(ctx context.Context, s *processing) error {
 			s.img = out
 		}
 	}
-	return ctx.Err()
+	return s.ctx.Err()
 }
 
 // encodeImage encodes in the requested format, else the source's if it can be encoded, else
 // JPEG.
-func encodeImage(_ context.Context, s *processing) error {
+func encodeImage(s *processing) error {
 	format := s.r.image.Format
 	if format == 0 {
 		format = imaging.JPEG
@@ -121,5 +193,33 @@ func encodeImage(_ context.Context, s *processing) error {
 		return err
 	}
 	s.out = Entry{ContentType: format.MIMEType(), Body: body}
+	return nil
+}
+
+// resizeForStage scales the source straight to the stage's input size, so that every output
+// size with the same stage size shares the same input pixels.
+func resizeForStage(s *processing) error {
+	return s.img.Resize(s.stage.w, s.stage.h, s.stage.fit)
+}
+
+func runStage(s *processing) error {
+	out, err := s.r.staged.Stage(s.ctx, s.img, s.j.progress)
+	if err != nil {
+		return fmt.Errorf("filter %s: %w", s.r.filters[0].f.Name(), err)
+	}
+	if out != s.img {
+		s.img.Close()
+		s.img = out
+	}
+	return s.ctx.Err()
+}
+
+// encodeStage stores the intermediate losslessly.
+func encodeStage(s *processing) error {
+	body, err := s.img.Encode(imaging.PNG, 0)
+	if err != nil {
+		return err
+	}
+	s.out = Entry{ContentType: imaging.PNG.MIMEType(), Body: body}
 	return nil
 }

@@ -25,11 +25,15 @@ type request struct {
 	path    string
 	image   ImageOptions
 	filters []active
-	heavy   bool
-	version string // the source's version
-	data    []byte // the source's bytes, when they had to be fetched to version them
-	key     string
-	parent  context.Context // for values; computations run detached from its cancellation
+	heavy   bool          // the output's own computation needs a worker
+	staged  plugin.Staged // the first filter, when its heavy part is a shared stage
+	// floating: an option follows something that may change under the same URL.
+	floating  bool
+	purgeKeys []string
+	version   string // the source's version
+	data      []byte // the source's bytes, when they had to be fetched to version them
+	key       string
+	parent    context.Context // for values; computations run detached from its cancellation
 }
 
 type active struct {
@@ -59,6 +63,7 @@ func (p *Pipeline) prepare(ctx context.Context, c echo.Context) (*request, error
 		return nil, err
 	}
 	r.key = p.cacheKey(r)
+	r.purgeKeys = append(r.purgeKeys, "source:"+(&url.URL{Path: r.path}).EscapedPath())
 	return r, nil
 }
 
@@ -124,10 +129,22 @@ func (p *Pipeline) parseFilters(ctx context.Context, r *request, q url.Values) e
 			}
 			return fmt.Errorf("filter %s: %w", f.Name(), err)
 		}
-		if o != nil {
-			r.filters = append(r.filters, active{f, o})
+		if o == nil {
+			continue
+		}
+		// A stage is shared only by a first filter: its input is then the source itself.
+		if st, ok := o.(plugin.Staged); ok && len(r.filters) == 0 && st.StageKey() != "" {
+			r.staged = st
+		} else {
 			r.heavy = r.heavy || o.Heavy()
 		}
+		if fl, ok := o.(plugin.Floating); ok && fl.Floating() {
+			r.floating = true
+		}
+		if t, ok := o.(plugin.Tagged); ok {
+			r.purgeKeys = append(r.purgeKeys, t.PurgeKeys()...)
+		}
+		r.filters = append(r.filters, active{f, o})
 	}
 	return nil
 }
@@ -163,6 +180,17 @@ func (p *Pipeline) cacheKey(r *request) string {
 		fields = append(fields, a.f.Name(), a.o.Key())
 	}
 	return hashFields(fields)
+}
+
+// stageKey is the cache key of r's stage at a w x h input with fit: the hex SHA-256 of the
+// stage's key version, KeySalt, the libvips version, the source's ID, the cleaned path, its
+// version, the input's size and fit, and the filter's name and StageKey.
+func (p *Pipeline) stageKey(r *request, w, h int, fit imaging.Fit) string {
+	return hashFields([]string{
+		stageKeyVersion, p.cfg.KeySalt, "libvips " + imaging.VipsVersion(),
+		p.cfg.Source.ID(), r.path, r.version, fmt.Sprintf("%dx%d %s", w, h, fit),
+		r.filters[0].f.Name(), r.staged.StageKey(),
+	})
 }
 
 // hashFields is the hex SHA-256 of the fields, each prefixed with its length so that no two

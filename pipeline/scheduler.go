@@ -18,7 +18,7 @@ var ErrQueueFull error = &plugin.Error{Status: http.StatusServiceUnavailable, Ms
 
 // Job is a heavy computation holding a worker, for progress displays.
 type Job struct {
-	Key  string `json:"key"`  // the cache key (the ETag without quotes)
+	Key  string `json:"key"`  // the cache key: an output's ETag without quotes, or a stage's key
 	Path string `json:"path"` // the source image's path
 	// Step of Total steps are done, as the heavy filter reports them (0 of 0 before its first).
 	Step  int `json:"step"`
@@ -101,6 +101,17 @@ func (p *Pipeline) lookup(key string) (Entry, bool) {
 	return e, ok
 }
 
+// flight is one computation, shared by everyone who asks for its key at the same time: an
+// output (an /img response) or a stage (a staged filter's intermediate).
+type flight struct {
+	key, path string
+	id        string          // the request id of the request that started it, for log lines
+	heavy     bool            // needs a worker (and a place in the queue)
+	parent    context.Context // for values; the flight runs detached from its cancellation
+	steps     []step
+	s         *processing
+}
+
 // await joins or starts the computation of r and waits for it or for ctx. The computation runs
 // detached: it goes on (and its result is cached) when every requester has left.
 func (p *Pipeline) await(ctx context.Context, r *request) (Entry, error) {
@@ -112,7 +123,12 @@ func (p *Pipeline) await(ctx context.Context, r *request) (Entry, error) {
 		p.waiting--
 		p.mu.Unlock()
 	}()
-	ch := p.sf.DoChan(r.key, func() (any, error) { return p.run(r) })
+	return p.join(ctx, p.outputFlight(r))
+}
+
+// join joins or starts f and waits for its result or for ctx.
+func (p *Pipeline) join(ctx context.Context, f *flight) (Entry, error) {
+	ch := p.sf.DoChan(f.key, func() (any, error) { return p.run(f) })
 	select {
 	case res := <-ch:
 		if res.Err != nil {
@@ -141,71 +157,81 @@ func (p *Pipeline) track() (done func()) {
 	}
 }
 
-// run is one computation, shared by the requests for its key.
-func (p *Pipeline) run(r *request) (e Entry, err error) {
+// run is one flight: admitted to the queue if heavy, its steps run in order, its result cached.
+func (p *Pipeline) run(f *flight) (e Entry, err error) {
 	defer p.track()()
 	defer func() {
 		if v := recover(); v != nil {
-			p.cfg.Logger.Error("panic computing an image", "id", r.id, "path", r.path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			err = fmt.Errorf("pipeline: panic computing %s: %v", r.path, v)
+			p.cfg.Logger.Error("panic computing an image", "id", f.id, "path", f.path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = fmt.Errorf("pipeline: panic computing %s: %v", f.path, v)
 		}
 	}()
 
-	// A computation that finished between this request's cache miss and its joining the flight
-	// has stored its result already: computing it again would be waste.
-	if e, _, ok := p.cfg.Cache.Get(r.key); ok {
+	// A flight that finished between this one's cache miss and its start has stored its
+	// result already: computing it again would be waste.
+	if e, _, ok := p.cfg.Cache.Get(f.key); ok {
 		return e, nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.parent), p.cfg.Timeout)
-	defer cancel()
-
-	var j *job
-	if r.heavy {
-		if j, err = p.admit(r); err != nil {
+	s := f.s
+	s.ctx = context.WithoutCancel(f.parent)
+	defer s.release()
+	if f.heavy {
+		if s.j, err = p.admit(f.key, f.path); err != nil {
 			return Entry{}, err
 		}
-		defer p.finish(j)
-	} else {
-		release, err := p.admitLight(ctx)
-		if err != nil {
-			return Entry{}, err
-		}
-		defer release()
+		defer p.finish(s.j)
 	}
-
-	start := time.Now()
-	if h := p.cfg.Hooks.OnWorkStart; h != nil {
-		h(r.heavy)
-	}
-	e, cacheable, err := p.compute(ctx, r, j)
-	d := time.Since(start)
-	if h := p.cfg.Hooks.OnWorkEnd; h != nil {
-		h(r.heavy, d, err)
+	err = s.run(f.steps)
+	d := time.Since(s.started)
+	if h := p.cfg.Hooks.OnWorkEnd; h != nil && !s.started.IsZero() {
+		h(f.heavy, d, err)
 	}
 	if err != nil {
-		p.cfg.Logger.Debug("image failed", "id", r.id, "path", r.path, "key", r.key[:16], "seconds", d.Seconds(), "error", err.Error())
+		p.cfg.Logger.Debug("image failed", "id", f.id, "path", f.path, "key", f.key[:16], "seconds", d.Seconds(), "error", err.Error())
 		return Entry{}, err
 	}
-	if cacheable {
-		if err := p.cfg.Cache.Put(r.key, e); err != nil {
-			p.cfg.Logger.Warn("caching an image failed", "id", r.id, "path", r.path, "key", r.key[:16], "error", err.Error())
+	if s.cacheable {
+		if err := p.cfg.Cache.Put(f.key, s.out); err != nil {
+			p.cfg.Logger.Warn("caching an image failed", "id", f.id, "path", f.path, "key", f.key[:16], "error", err.Error())
 		}
 	}
-	p.cfg.Logger.Info("image computed", "id", r.id, "path", r.path, "key", r.key[:16], "heavy", r.heavy,
-		"seconds", d.Seconds(), "bytes", len(e.Body), "cached", cacheable && p.cfg.Cache != nil)
-	return e, nil
+	p.cfg.Logger.Info("image computed", "id", f.id, "path", f.path, "key", f.key[:16], "heavy", f.heavy,
+		"seconds", d.Seconds(), "bytes", len(s.out.Body), "cached", s.cacheable && p.cfg.Cache != nil)
+	return s.out, nil
+}
+
+// hold waits for what s's work needs: a worker for heavy work (the queue's order), a light
+// slot for the rest. The work's deadline, WorkTimeout, starts once it holds it.
+func (p *Pipeline) hold(s *processing) error {
+	if s.j != nil {
+		if err := p.work(s.ctx, s.j); err != nil {
+			return err
+		}
+	} else {
+		release, err := p.admitLight(s.ctx)
+		if err != nil {
+			return err
+		}
+		s.releaseLight = release
+	}
+	s.ctx, s.cancel = context.WithTimeout(s.ctx, p.cfg.WorkTimeout)
+	s.started = time.Now()
+	if h := p.cfg.Hooks.OnWorkStart; h != nil {
+		h(s.j != nil)
+	}
+	return nil
 }
 
 // admit reserves a place among the workers and the queue for a heavy computation.
-func (p *Pipeline) admit(r *request) (*job, error) {
+func (p *Pipeline) admit(key, path string) (*job, error) {
 	p.mu.Lock()
 	if p.admitted >= p.cfg.Workers+p.cfg.Queue {
 		p.mu.Unlock()
 		return nil, ErrQueueFull
 	}
 	p.admitted++
-	j := &job{key: r.key, path: r.path, started: time.Now()}
-	p.jobs[r.key] = j
+	j := &job{key: key, path: path, started: time.Now()}
+	p.jobs[key] = j
 	queued, running := p.admitted-p.running, p.running
 	p.mu.Unlock()
 	p.queueChanged(queued, running)

@@ -36,11 +36,48 @@ type Options interface {
 	Heavy() bool
 	// Apply transforms the image, reporting progress for long work (progress may be nil).
 	// It may change img in place and return it, or return a new image; the pipeline closes
-	// both when it is done with them, so Apply must not keep either. ctx carries the request's
-	// deadline (the pipeline's Timeout) but not its cancellation: the result is cached even if
-	// the requester left, so Apply should stop only when ctx is done.
+	// both when it is done with them, so Apply must not keep either. ctx carries the work's
+	// deadline (the pipeline's WorkTimeout, counted from when the work got its worker) but not
+	// the request's cancellation: the result is cached even if the requester left, so Apply
+	// should stop only when ctx is done.
 	Apply(ctx context.Context, img *imaging.Image, progress Progress) (*imaging.Image, error)
 }
 
 // Progress is told that step k of n of a long filter is done.
 type Progress func(k, n int)
+
+// Staged is implemented by options whose heavy work yields an intermediate image that many
+// outputs share: the style filter's optimisation serves every format, quality, strength and
+// colour option of one picture and style. The pipeline computes the intermediate once, caches it
+// under its own key (with the other cache entries) and derives each output from it with Finish.
+type Staged interface {
+	Options
+	// StageKey is the canonical text of everything besides its input image that the
+	// intermediate depends on (a style's version, the iterations, the engine's version), or ""
+	// when these options have no heavy stage; then the pipeline calls Apply.
+	StageKey() string
+	// StageSize is the size of the stage's input for an output of w x h pixels: the pipeline
+	// scales the source to it, so that outputs of different sizes with the same stage size share
+	// one intermediate. Errors are *ParamErrors (an output too small to stylize, say).
+	StageSize(w, h int) (sw, sh int, err error)
+	// Stage computes the intermediate from its input (the heavy part). It may change img in
+	// place and return it, or return a new image.
+	Stage(ctx context.Context, img *imaging.Image, progress Progress) (*imaging.Image, error)
+	// Finish makes the filter's output from its input img (the resized image) and the
+	// intermediate (the light part). It owns neither; the same rules as Apply hold.
+	Finish(ctx context.Context, img, intermediate *imaging.Image) (*imaging.Image, error)
+}
+
+// Floating is implemented by options that follow something that may change under the same URL
+// (style=NAME follows the style's current version); a response with floating options gets the
+// pipeline's unpinned Cache-Control instead of the immutable one.
+type Floating interface {
+	Floating() bool
+}
+
+// Tagged is implemented by options that name what an operator may want to purge them by
+// ("style:NAME"); the pipeline sends these purge keys, with the source path's, in the
+// Surrogate-Key and xkey headers.
+type Tagged interface {
+	PurgeKeys() []string
+}

@@ -266,7 +266,11 @@ func TestGalleryInBrowser(t *testing.T) {
 	if msg := galleryEval[string](ctx, t, `document.getElementById("result-error").hidden ? "" : document.getElementById("result-error").textContent`); msg != "" {
 		t.Errorf("the page shows an error: %s", msg)
 	}
-	wantURL := ts.URL + "/img/tubingen.jpg?style=starry&iters=5&strength=80&w=256"
+	st, err := s.Library.Get("starry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantURL := ts.URL + "/img/tubingen.jpg?style=starry@" + st.Version + "&iters=5&strength=80&w=256" // pinned
 	if got := galleryEval[string](ctx, t, `document.getElementById("result-url").value`); got != wantURL {
 		t.Errorf("result URL field shows %q, want %q", got, wantURL)
 	}

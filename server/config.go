@@ -19,7 +19,9 @@ func (c *Config) pipelineConfig() pipeline.Config {
 	p.Workers = c.Workers
 	p.Queue = c.Queue
 	p.Timeout = c.Timeout
+	p.WorkTimeout = c.WorkTimeout
 	p.CacheControl = c.CacheControl
+	p.CacheControlUnpinned = c.CacheControlUnpinned
 	if c.SigningKey != "" {
 		p.SigningKey = []byte(c.SigningKey)
 	}
@@ -33,7 +35,7 @@ func (c *Config) pipelineConfig() pipeline.Config {
 var pipelineFlags = map[string]string{
 	"MaxOutputPx": "max-output-px", "MaxSourceBytes": "max-source-mb", "MaxSourcePixels": "max-source-mp",
 	"MaxSourceSide": "max-source-side", "Workers": "workers", "Queue": "queue", "Timeout": "timeout",
-	"CacheControl": "cache-control",
+	"WorkTimeout": "work-timeout", "CacheControl": "cache-control", "CacheControlUnpinned": "cache-control-unpinned",
 }
 
 // pipelineProblems are the pipeline's own checks of its settings, named by their flags; the

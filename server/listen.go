@@ -35,6 +35,10 @@ func newEcho(cfg Config, log *slog.Logger, m *metrics) *echo.Echo {
 	return e
 }
 
+// maxHeaderBytes bounds a request's header (431 beyond it); image URLs and their headers need
+// far less.
+const maxHeaderBytes = 64 << 10
+
 // httpServer is the http.Server for one listener. ReadHeaderTimeout stops slowloris,
 // ReadTimeout bounds a whole request (an upload included), IdleTimeout closes idle keep-alive
 // connections, and WriteTimeout bounds writing an answer: /img's are extended (longWrites).
@@ -45,6 +49,7 @@ func (c Config) httpServer(h http.Handler) *http.Server {
 		ReadTimeout:       c.ReadTimeout,
 		WriteTimeout:      c.WriteTimeout,
 		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 	}
 }
 
@@ -85,11 +90,12 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-// serve serves h on ln until ctx ends, then shuts it down by drain's deadline.
+// serve serves h on ln until ctx ends, then shuts it down by drain's deadline. net/http's own
+// errors leave in the JSON form too (jsonErrorListener).
 func (c Config) serve(ctx context.Context, ln net.Listener, h http.Handler, drain func() context.Context) error {
 	srv := c.httpServer(h)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(jsonErrorListener{ln}) }()
 	select {
 	case err := <-errc:
 		return err

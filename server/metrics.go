@@ -25,6 +25,7 @@ type metrics struct {
 	work           *prometheus.HistogramVec
 	workErrors     *prometheus.CounterVec
 	iterations     prometheus.Counter
+	optimisations  prometheus.Counter
 	iterationsRate prometheus.Gauge
 	routes         map[string]bool // route patterns with a label of their own (setRoutes)
 }
@@ -58,12 +59,15 @@ func newMetrics() *metrics {
 		iterations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "styleproxy_iterations_total", Help: "Optimisation iterations run (rate() gives iterations per second).",
 		}),
+		optimisations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "styleproxy_optimisations_total", Help: "Style optimisations run (each serves every format, quality, strength and colour option of one picture and style).",
+		}),
 		iterationsRate: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "styleproxy_iterations_per_second", Help: "Iterations per second of the last finished stylization.",
 		}),
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.cache, m.queueDepth, m.running, m.work, m.workErrors,
-		m.iterations, m.iterationsRate, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.iterations, m.optimisations, m.iterationsRate, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -137,6 +141,7 @@ func (m *metrics) hooks() pipeline.Hooks {
 // onIterations records a finished stylization's iterations.
 func (m *metrics) onIterations(n int, d time.Duration) {
 	m.iterations.Add(float64(n))
+	m.optimisations.Inc()
 	if d > 0 {
 		m.iterationsRate.Set(float64(n) / d.Seconds())
 	}

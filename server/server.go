@@ -41,9 +41,10 @@ type Config struct {
 	Weights      string        `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
 	Backend      string        `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
 
-	Workers int           `help:"stylizations running at once"`
-	Queue   int           `help:"stylizations waiting for a worker (0 = none); beyond that requests get 503"`
-	Timeout time.Duration `help:"time limit for a request's work (504 after it)"`
+	Workers     int           `help:"stylizations running at once"`
+	Queue       int           `help:"stylizations waiting for a worker (0 = none); beyond that requests get 503"`
+	Timeout     time.Duration `help:"how long a request waits for its image (504 after it; the work goes on and is cached)"`
+	WorkTimeout time.Duration `help:"time limit for a computation once it holds a worker (queue time not counted)"`
 
 	MaxIters     int `help:"largest iters a URL may ask for"`
 	DefaultIters int `help:"iters when a URL gives none"`
@@ -57,10 +58,11 @@ type Config struct {
 	AllowPrivateSources bool          `help:"let an HTTP origin resolve to addresses in IANA's special-purpose ranges (loopback, private, shared, link-local, ...)"`
 	OriginTTL           time.Duration `name:"origin-ttl" help:"how long an HTTP origin's answers are trusted: image versions, and 404s for at most 10s (0 = ask on every request)"`
 
-	CacheMemMB   int    `name:"cache-mem-mb" help:"in-memory cache budget in MB (0 = off)"`
-	CacheDir     string `placeholder:"DIR" help:"disk cache folder (default DATA/cache)"`
-	CacheDiskMB  int    `name:"cache-disk-mb" help:"disk cache budget in MB (0 = off)"`
-	CacheControl string `help:"Cache-Control header of image responses"`
+	CacheMemMB           int    `name:"cache-mem-mb" help:"in-memory cache budget in MB (0 = off)"`
+	CacheDir             string `placeholder:"DIR" help:"disk cache folder (default DATA/cache)"`
+	CacheDiskMB          int    `name:"cache-disk-mb" help:"disk cache budget in MB (0 = off)"`
+	CacheControl         string `help:"Cache-Control of image responses whose URL pins everything (style=NAME@VERSION, or no style)"`
+	CacheControlUnpinned string `help:"Cache-Control of image responses that follow a style's current version (style=NAME)"`
 
 	SigningKey     string `help:"require URLs signed with this key (prefer the environment variable or --signing-key-file)"`
 	SigningKeyFile string `placeholder:"FILE" help:"read the signing key from this file"`
@@ -82,13 +84,14 @@ func DefaultConfig() Config {
 	return Config{
 		Addr: ":8080", ReadTimeout: 60 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
 		DataDir: "./data", Source: "./images", Backend: engine.BackendAuto,
-		Workers: p.Workers, Queue: p.Queue, Timeout: p.Timeout,
+		Workers: p.Workers, Queue: p.Queue, Timeout: p.Timeout, WorkTimeout: p.WorkTimeout,
 		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
 		WorkStep: style.DefaultWorkStep, MaxOutputPx: p.MaxOutputPx,
 		MaxSourceMB: int(p.MaxSourceBytes >> 20), MaxSourceMP: int(p.MaxSourcePixels / 1_000_000), MaxSourceSide: p.MaxSourceSide,
 		OriginTTL:  time.Minute,
 		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: p.CacheControl,
-		MaxUploadMB: 20, MaxUploadMP: 40,
+		CacheControlUnpinned: p.CacheControlUnpinned,
+		MaxUploadMB:          20, MaxUploadMP: 40,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/styleproxy/styleproxy/engine"
+	"github.com/styleproxy/styleproxy/filters/style"
 	"github.com/styleproxy/styleproxy/imaging"
 	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/styles"
@@ -92,8 +93,10 @@ type stylesAPI struct {
 
 // styleJSON is a style as the API shows it.
 type styleJSON struct {
-	Name         string         `json:"name"`
-	Version      string         `json:"version"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Pinned is the style= value that pins this version: NAME@VERSION.
+	Pinned       string         `json:"pinned"`
 	StyleSize    int            `json:"style_size"`
 	Preset       string         `json:"preset,omitempty"`
 	Weights      engine.Weights `json:"weights"`
@@ -103,7 +106,7 @@ type styleJSON struct {
 
 func toStyleJSON(s *styles.Style) styleJSON {
 	return styleJSON{
-		Name: s.Name, Version: s.Version, StyleSize: s.StyleSize, Preset: s.Preset, Weights: s.Weights,
+		Name: s.Name, Version: s.Version, Pinned: style.Pinned(s), StyleSize: s.StyleSize, Preset: s.Preset, Weights: s.Weights,
 		Created: s.Created, ThumbnailURL: "/styles/" + s.Name + "/thumbnail.jpg?v=" + s.Version,
 	}
 }

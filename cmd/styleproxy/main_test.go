@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -124,7 +125,7 @@ func TestFlagsMayFollowPositionalArguments(t *testing.T) {
 
 func TestSignPrintsAURLTheServerAccepts(t *testing.T) {
 	t.Setenv("STYLEPROXY_SIGNING_KEY", "s3cret")
-	code, stdout, stderr := runCLI(t, "sign", "https://cdn.example/img/cat.jpg?w=200&style=starry")
+	code, stdout, stderr := runCLI(t, "sign", "--unpinned", "https://cdn.example/img/cat.jpg?w=200&style=starry")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -137,6 +138,23 @@ func TestSignPrintsAURLTheServerAccepts(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "sign", "not a url"); code != 2 {
 		t.Errorf("signing garbage: exit %d, want 2", code)
+	}
+
+	// By default style=NAME is pinned to the library's current version.
+	t.Setenv("STYLEPROXY_WEIGHTS", testutil.Weights(t))
+	t.Setenv("STYLEPROXY_BACKEND", "go")
+	data := t.TempDir()
+	if code, _, stderr := runCLI(t, "styles", "add", "starry", testutil.Shared(t, "images", "starry_night.jpg"), "--data", data, "--style-size", "48"); code != 0 {
+		t.Fatalf("styles add: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "sign", "/img/cat.jpg?style=starry&w=200", "--data", data)
+	u, err = url.Parse(strings.TrimSpace(stdout))
+	if code != 0 || err != nil || !regexp.MustCompile(`^starry@[0-9a-f]{16}$`).MatchString(u.Query().Get("style")) ||
+		!pipeline.Verify([]byte("s3cret"), u.Path, u.Query()) {
+		t.Errorf("sign pinned: exit %d, %q %s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI(t, "sign", "/img/cat.jpg?style=nope", "--data", data); code != 2 || !strings.Contains(stderr, "nope") {
+		t.Errorf("sign with an unknown style: exit %d, %s; want 2 naming it", code, stderr)
 	}
 }
 
@@ -177,5 +195,21 @@ func TestEveryCommandRefusesAnUnknownBackend(t *testing.T) {
 		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "unknown backend") {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and one line saying the backend is unknown", args, code, stderr)
 		}
+	}
+}
+
+// TestREADMEShowsTheVCL: the Varnish configuration the README shows is the file the
+// deployment (and the Varnish end-to-end test) uses.
+func TestREADMEShowsTheVCL(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcl, err := os.ReadFile(filepath.Join("..", "..", "deploy", "varnish", "styleproxy.vcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```vcl\n"+string(vcl)+"```\n") {
+		t.Error("README's VCL block differs from deploy/varnish/styleproxy.vcl")
 	}
 }

@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/styleproxy/styleproxy/filters/style"
 	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/server"
+	"github.com/styleproxy/styleproxy/styles"
 )
 
 // serveCmd's flags are server.Config's tagged fields; newServeCmd starts them at
@@ -48,6 +52,8 @@ type signCmd struct {
 	URL            string `arg:"" help:"a full URL, or /img/path?query"`
 	SigningKey     string `help:"the server's signing key (prefer the environment variable or --signing-key-file)"`
 	SigningKeyFile string `placeholder:"FILE" help:"read the signing key from this file"`
+	Data           string `default:"./data" help:"data folder holding the style library: style=NAME is pinned to its current version"`
+	Unpinned       bool   `help:"sign style=NAME as given, following the style's future versions"`
 }
 
 func (c *signCmd) Run(io *stdio) error {
@@ -65,10 +71,46 @@ func (c *signCmd) Run(io *stdio) error {
 	if !strings.HasPrefix(c.URL, "/") && !strings.Contains(c.URL, "://") {
 		return badInput("%q is not a URL or an absolute path", c.URL)
 	}
-	signed, err := pipeline.SignURL([]byte(k), c.URL)
+	u := c.URL
+	if !c.Unpinned {
+		var err error
+		if u, err = pinStyle(u, c.Data); err != nil {
+			return err
+		}
+	}
+	signed, err := pipeline.SignURL([]byte(k), u)
 	if err != nil {
 		return usageError{err}
 	}
 	fmt.Fprintln(io.out, signed)
 	return nil
+}
+
+// pinStyle rewrites style=NAME in rawURL to style=NAME@VERSION, the current version in the
+// style library under dataDir, so that the signed URL may be cached for good.
+func pinStyle(rawURL, dataDir string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", badInput("%q: %v", rawURL, err)
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil || len(q["style"]) != 1 || strings.Contains(q.Get("style"), "@") {
+		return rawURL, nil // nothing to pin (the server judges the rest)
+	}
+	name := q.Get("style")
+	if _, err := os.Stat(filepath.Join(dataDir, "styles")); err != nil {
+		return "", badInput("style %q: no style library in --data %s to pin its version (or pass --unpinned)", name, dataDir)
+	}
+	lib, err := styles.Open(dataDir, nil, stylesLogger())
+	if err != nil {
+		return "", err
+	}
+	defer lib.Close()
+	st, err := lib.Get(name)
+	if err != nil {
+		return "", badInput("style %q: %v (in --data %s; or pass --unpinned)", name, err, dataDir)
+	}
+	q.Set("style", style.Pinned(st))
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }

@@ -10,10 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/styleproxy/styleproxy/engine"
-	"github.com/styleproxy/styleproxy/imaging"
 	"github.com/styleproxy/styleproxy/plugin"
 	"github.com/styleproxy/styleproxy/styles"
 )
@@ -118,6 +119,7 @@ func (f *Filter) Params() []string { return styleAppliers.Names() }
 // Options are one request's style parameters, resolved against the library.
 type Options struct {
 	style         *styles.Style
+	pinned        bool // the URL named the version: style=NAME@VERSION
 	iters         int
 	strength      int // 0-100
 	preserveColor bool
@@ -151,16 +153,23 @@ func (f *Filter) Parse(_ context.Context, q url.Values) (plugin.Options, error) 
 		return nil, &plugin.NotFoundError{What: fmt.Sprintf("style %q", p.name)}
 	case err != nil:
 		return nil, fmt.Errorf("style %q: %w", p.name, err)
+	case p.o.pinned && p.version != st.Version:
+		// The library keeps only the current version (see the README's caching section).
+		return nil, &plugin.NotFoundError{What: fmt.Sprintf("version %s of style %q (the current version is %s; replaced versions are not kept)", p.version, p.name, st.Version)}
 	}
 	p.o.style = st
 	return &p.o, nil
 }
 
-// parse is Options being parsed, with the style's name and the limits.
+// versionPattern is what a style version looks like in style=NAME@VERSION.
+var versionPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// parse is Options being parsed, with the style's name (and pinned version) and the limits.
 type parse struct {
-	name string
-	o    Options
-	cfg  Config
+	name    string
+	version string
+	o       Options
+	cfg     Config
 }
 
 var styleAppliers = plugin.Appliers[parse]{
@@ -170,8 +179,13 @@ var styleAppliers = plugin.Appliers[parse]{
 	"preserve_color": applyPreserveColor,
 }
 
+// applyStyle takes NAME (the current version) or NAME@VERSION (that version, pinned).
 func applyStyle(p *parse, v string) error {
-	p.name = v // the library checks the name
+	name, version, pinned := strings.Cut(v, "@")
+	if pinned && !versionPattern.MatchString(version) {
+		return &plugin.ParamError{Param: "style", Reason: fmt.Sprintf("%q is not a style version (16 hex digits, as GET /styles lists them)", version)}
+	}
+	p.name, p.version, p.o.pinned = name, version, pinned // the library checks the name
 	return nil
 }
 
@@ -191,116 +205,24 @@ func applyPreserveColor(p *parse, v string) (err error) {
 }
 
 // Key implements plugin.Options: the style's version stands for its image, size and weights.
+// Pinned or not, the same version gives the same key. Strength 0 is the resized original,
+// whatever the iterations and colour option.
 func (o *Options) Key() string {
+	if o.strength == 0 {
+		return fmt.Sprintf("style=%s@%s;strength=0", o.style.Name, o.style.Version)
+	}
 	return fmt.Sprintf("style=%s@%s;iters=%d;strength=%d;preserve_color=%t;work=%d/%d;engine=%s",
 		o.style.Name, o.style.Version, o.iters, o.strength, o.preserveColor, o.workPx, o.step, engine.Version)
 }
 
+// Floating implements plugin.Floating: style=NAME follows the style's current version.
+func (o *Options) Floating() bool { return !o.pinned }
+
+// PurgeKeys implements plugin.Tagged: one purge removes every response of a style.
+func (o *Options) PurgeKeys() []string { return []string{"style:" + o.style.Name} }
+
+// Pinned is the value of style= that pins the style's current version: NAME@VERSION.
+func Pinned(s *styles.Style) string { return s.Name + "@" + s.Version }
+
 // Heavy implements plugin.Options: stylization needs a worker slot (unless it is a no-op).
 func (o *Options) Heavy() bool { return o.strength > 0 && o.iters > 0 }
-
-// Apply implements plugin.Options.
-func (o *Options) Apply(ctx context.Context, img *imaging.Image, progress plugin.Progress) (*imaging.Image, error) {
-	if o.strength == 0 {
-		return img, nil // strength 0 is the resized original
-	}
-	orig, err := img.RGB()
-	if err != nil {
-		return nil, err
-	}
-	work, err := o.workImage(ctx, orig)
-	if err != nil {
-		return nil, err
-	}
-	content, err := engine.FromRGB(work.Width, work.Height, work.Pix)
-	if err != nil {
-		return nil, err
-	}
-	opt := engine.OptionsFor(o.iters)
-	start := time.Now()
-	out, hist, err := o.eng.Transfer(ctx, content, o.style.Targets, o.style.Weights, opt, func(k, n int, _ engine.Losses) {
-		if progress != nil {
-			progress(k, n)
-		}
-	})
-	if o.onIterations != nil {
-		o.onIterations(len(hist), time.Since(start))
-	}
-	if err != nil {
-		return nil, err
-	}
-	styled := &imaging.RGB{Width: out.W, Height: out.H, Pix: out.RGB()}
-	if styled.Width != orig.Width || styled.Height != orig.Height {
-		if styled, err = resizeRGB(styled, orig.Width, orig.Height); err != nil {
-			return nil, err
-		}
-	}
-	if o.preserveColor {
-		keepColor(styled, orig)
-	}
-	if o.strength < 100 {
-		blend(styled, orig, o.strength)
-	}
-	return imaging.FromRGB(styled)
-}
-
-// workImage is the image the optimisation runs on: the input resized to its bucket (see
-// engine.BucketFor), once that bucket is compiled.
-func (o *Options) workImage(ctx context.Context, orig *imaging.RGB) (*imaging.RGB, error) {
-	w, h := orig.Width, orig.Height
-	if min(w, h)*o.workPx/max(w, h) < engine.MinSide {
-		return nil, &plugin.ParamError{Param: "w", Reason: fmt.Sprintf("the image's aspect ratio leaves under %d px on its short side at the %d px work size", engine.MinSide, o.workPx)}
-	}
-	b := engine.BucketFor(w, h, o.workPx, o.step)
-	if o.warm != nil {
-		if err := o.warm.wait(ctx, b); err != nil {
-			return nil, err
-		}
-	}
-	if b.W == w && b.H == h {
-		return orig, nil
-	}
-	return resizeRGB(orig, b.W, b.H)
-}
-
-func resizeRGB(p *imaging.RGB, w, h int) (*imaging.RGB, error) {
-	im, err := imaging.FromRGB(p)
-	if err != nil {
-		return nil, err
-	}
-	defer im.Close()
-	if err := im.ResizeExact(w, h); err != nil {
-		return nil, err
-	}
-	return im.RGB()
-}
-
-// blend mixes the stylized pixels with the original: strength 100 is all style, 0 the original.
-func blend(styled, orig *imaging.RGB, strength int) {
-	s := float32(strength) / 100
-	for i, v := range styled.Pix {
-		styled.Pix[i] = clampByte(s*float32(v) + (1-s)*float32(orig.Pix[i]))
-	}
-}
-
-// keepColor keeps the stylized image's luminance and takes the original's chroma (BT.601 YCbCr),
-// so the result shows the style's brush strokes in the photo's colours.
-func keepColor(styled, orig *imaging.RGB) {
-	for i := 0; i+2 < len(styled.Pix); i += 3 {
-		y := luma(styled.Pix[i:])
-		or, og, ob := float32(orig.Pix[i]), float32(orig.Pix[i+1]), float32(orig.Pix[i+2])
-		cb := -0.168736*or - 0.331264*og + 0.5*ob
-		cr := 0.5*or - 0.418688*og - 0.081312*ob
-		styled.Pix[i] = clampByte(y + 1.402*cr)
-		styled.Pix[i+1] = clampByte(y - 0.344136*cb - 0.714136*cr)
-		styled.Pix[i+2] = clampByte(y + 1.772*cb)
-	}
-}
-
-func luma(p []uint8) float32 {
-	return 0.299*float32(p[0]) + 0.587*float32(p[1]) + 0.114*float32(p[2])
-}
-
-func clampByte(v float32) uint8 {
-	return uint8(min(max(v+0.5, 0), 255))
-}

@@ -72,17 +72,19 @@
     return imgPath(el.sample.value) + (qs ? "?" + qs : "");
   }
 
-  // resultURL follows the style filter's canonical parameter order and leaves out defaults.
+  // resultURL follows the style filter's canonical parameter order and leaves out defaults. It
+  // pins the style's current version (style=NAME@VERSION), so the URL may be cached for good.
   function resultURL() {
     const q = new URLSearchParams();
-    q.set("style", el.style.value);
+    const picked = stylesList.find((s) => s.name === el.style.value);
+    q.set("style", picked && picked.pinned ? picked.pinned : el.style.value);
     q.set("iters", String(parseInt(el.iters.value, 10) || 1));
     if (el.strength.value !== "100") q.set("strength", el.strength.value);
     if (el.preserve.checked) q.set("preserve_color", "true");
     const w = widthParam();
     if (w) q.set("w", w);
     if (el.format.value) q.set("format", el.format.value);
-    return imgPath(el.sample.value) + "?" + q.toString();
+    return imgPath(el.sample.value) + "?" + q.toString().replace(/%40/g, "@");
   }
 
   // ---- Styles ----
