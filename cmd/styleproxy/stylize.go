@@ -88,6 +88,11 @@ func (f *weightFlags) resolve() (engine.Weights, *[4]float64, error) {
 }
 
 func (c *stylizeCmd) validate() error {
+	for _, f := range [][2]string{{"--content", c.Content}, {"--style", c.Style}, {"--output", c.Output}} {
+		if f[1] == "" { // "--content" last on the line, or given as --content=
+			return badInput("%s needs a file name", f[0])
+		}
+	}
 	if err := checkSide("--size", c.Size); err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ func TestStylizeRefusesBadInput(t *testing.T) {
 		{"three style weights", []string{"--content", content, "--style", style, "-o", out, "--style-weights", "1,2,3"}, "needs 4"},
 		{"unknown output format", []string{"--content", content, "--style", style, "-o", filepath.Join(dir, "out.xyz")}, "--output"},
 		{"missing -o", []string{"--content", content, "--style", style}, "missing flags: --output"},
+		{"-o without a value", []string{"--content", content, "--style", style, "-o"}, "--output needs a file name"},
 		{"unknown flag", []string{"--content", content, "--style", style, "-o", out, "--colour", "red"}, "unknown flag --colour"},
 		{"bad init", []string{"--content", content, "--style", style, "-o", out, "--init", "zeros"}, "--init must be one of"},
 		{"negative content weight", []string{"--content", content, "--style", style, "-o", out, "--content-weight", "-1"}, "--content-weight"},
