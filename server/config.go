@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/styleproxy/styleproxy/filters/style"
 	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/plugin"
 )
@@ -38,11 +39,32 @@ var pipelineFlags = map[string]string{
 	"WorkTimeout": "work-timeout", "CacheControl": "cache-control", "CacheControlUnpinned": "cache-control-unpinned",
 }
 
-// pipelineProblems are the pipeline's own checks of its settings, named by their flags; the
-// pipeline's rules live in the pipeline alone.
-func (c *Config) pipelineProblems() []error {
+// styleConfig is the style filter's part of the configuration, with the work size resolved
+// for the backend (New adds the callbacks).
+func (c *Config) styleConfig(onCUDA bool) style.Config {
+	sc := style.NewDefaultConfig()
+	sc.MaxIters = c.MaxIters
+	sc.DefaultIters = c.DefaultIters
+	sc.MaxWorkPx = workPx(c.MaxWorkPx, onCUDA)
+	sc.WorkStep = c.WorkStep
+	return sc
+}
+
+// styleFlags names the flag behind each style setting styleConfig sets.
+var styleFlags = map[string]string{
+	"MaxIters": "max-iters", "DefaultIters": "default-iters", "MaxWorkPx": "max-work-px", "WorkStep": "work-step",
+}
+
+// componentProblems are the pipeline's and the style filter's own checks of their settings,
+// named by their flags: each rule lives in its package alone.
+func (c *Config) componentProblems() []error {
 	pc := c.pipelineConfig()
-	err := pc.Validate()
+	return append(flagErrors(pc.Validate(), pipelineFlags), flagErrors(c.styleConfig(false).Validate(), styleFlags)...)
+}
+
+// flagErrors renames a Validate error's *plugin.ConfigErrors after their flags, dropping the
+// fields no flag sets.
+func flagErrors(err error, flags map[string]string) []error {
 	var joined interface{ Unwrap() []error }
 	if err == nil || !errors.As(err, &joined) {
 		return nil
@@ -50,8 +72,8 @@ func (c *Config) pipelineProblems() []error {
 	var out []error
 	for _, e := range joined.Unwrap() {
 		var ce *plugin.ConfigError
-		if errors.As(e, &ce) && pipelineFlags[ce.Field] != "" {
-			out = append(out, fmt.Errorf("--%s: %s", pipelineFlags[ce.Field], ce.Reason))
+		if errors.As(e, &ce) && flags[ce.Field] != "" {
+			out = append(out, fmt.Errorf("--%s: %s", flags[ce.Field], ce.Reason))
 		}
 	}
 	return out

@@ -117,16 +117,11 @@ func (c *Config) Validate() error {
 			bad(d.flag, "must be positive, got %s", d.v)
 		}
 	}
-	errs = append(errs, c.pipelineProblems()...)
-	positive := []struct {
+	errs = append(errs, c.componentProblems()...)
+	for _, p := range []struct {
 		flag string
 		v    int
-	}{
-		{"max-iters", c.MaxIters}, {"default-iters", c.DefaultIters},
-		{"max-source-mb", c.MaxSourceMB}, {"max-source-mp", c.MaxSourceMP},
-		{"max-upload-mb", c.MaxUploadMB}, {"max-upload-mp", c.MaxUploadMP},
-	}
-	for _, p := range positive {
+	}{{"max-upload-mb", c.MaxUploadMB}, {"max-upload-mp", c.MaxUploadMP}} {
 		if p.v < 1 {
 			bad(p.flag, "must be at least 1, got %d", p.v)
 		}
@@ -138,15 +133,6 @@ func (c *Config) Validate() error {
 		if p.v < 0 {
 			bad(p.flag, "must be 0 or more, got %d", p.v)
 		}
-	}
-	if c.DefaultIters > c.MaxIters {
-		bad("default-iters", "%d is over --max-iters %d", c.DefaultIters, c.MaxIters)
-	}
-	if c.MaxWorkPx != 0 && c.MaxWorkPx < engine.MinSide {
-		bad("max-work-px", "must be at least %d (or 0 for the backend's default)", engine.MinSide)
-	}
-	if c.WorkStep < engine.MinSide || (c.MaxWorkPx != 0 && c.WorkStep > c.MaxWorkPx) {
-		bad("work-step", "must be from %d to --max-work-px, got %d", engine.MinSide, c.WorkStep)
 	}
 	if c.OriginTTL < 0 {
 		bad("origin-ttl", "must be 0 or more, got %s", c.OriginTTL)
@@ -230,18 +216,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
 	m := newMetrics()
-	cfg.MaxWorkPx = workPx(cfg.MaxWorkPx, eng.OnCUDA())
-	styleFilter, err := style.New(lib, eng, style.Config{
-		MaxIters: cfg.MaxIters, DefaultIters: cfg.DefaultIters, MaxWorkPx: cfg.MaxWorkPx,
-		WorkStep: cfg.WorkStep, OnIterations: m.onIterations,
-		OnWarm: func(b engine.Bucket, d time.Duration, err error) {
-			if err != nil {
-				log.Error("compiling a work shape failed", "shape", b.String(), "error", err.Error())
-				return
-			}
-			log.Info("compiled a work shape", "shape", b.String(), "seconds", d.Seconds())
-		},
-	})
+	sc := cfg.styleConfig(eng.OnCUDA())
+	cfg.MaxWorkPx = sc.MaxWorkPx
+	sc.OnIterations = m.onIterations
+	sc.OnWarm = func(b engine.Bucket, d time.Duration, err error) {
+		if err != nil {
+			log.Error("compiling a work shape failed", "shape", b.String(), "error", err.Error())
+			return
+		}
+		log.Info("compiled a work shape", "shape", b.String(), "seconds", d.Seconds())
+	}
+	styleFilter, err := style.New(lib, eng, sc)
 	if err != nil {
 		return nil, fmt.Errorf("--work-step: %w", err)
 	}

@@ -243,19 +243,11 @@ func (a *stylesAPI) addOptions(f *styleForm) (styles.AddOptions, error) {
 		return o, err
 	}
 	if s, ok := f.fields["style_weights"]; ok {
-		parts := strings.Split(s, ",")
-		var w [4]float64
-		if len(parts) != len(w) {
-			return bad("style_weights", "want %d comma-separated numbers, got %q", len(w), s)
+		w, err := styles.ParseStyleWeights(s)
+		if err != nil {
+			return bad("style_weights", "%v", err)
 		}
-		for i, p := range parts {
-			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-			if err != nil {
-				return bad("style_weights", "%q is not a number", p)
-			}
-			w[i] = v
-		}
-		o.Style = &w
+		o.Style = w
 	}
 	if s, ok := f.fields["replace"]; ok {
 		v, err := strconv.ParseBool(strings.TrimSpace(s))

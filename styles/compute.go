@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/styleproxy/styleproxy/engine"
@@ -88,6 +89,25 @@ func resolveOptions(o AddOptions) (settings, error) {
 	w, err := ResolveWeights(s.preset, o.Content, o.Style, o.TV)
 	s.weights = w
 	return s, err
+}
+
+// ParseStyleWeights parses per-layer style weights as the CLI and the admin API take them:
+// four comma-separated numbers, for layers 1, 4, 6 and 7 ("a,b,c,d"). ResolveWeights checks
+// their range. Errors wrap ErrInvalidOptions.
+func ParseStyleWeights(s string) (*[4]float64, error) {
+	var w [4]float64
+	parts := strings.Split(s, ",")
+	if len(parts) != len(w) {
+		return nil, fmt.Errorf("%w: needs %d comma-separated style weights, got %q", ErrInvalidOptions, len(w), s)
+	}
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: style weight %q is not a number", ErrInvalidOptions, p)
+		}
+		w[i] = v
+	}
+	return &w, nil
 }
 
 // ResolveWeights starts from the preset's loss weights and applies the overrides that are not

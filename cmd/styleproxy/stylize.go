@@ -57,22 +57,21 @@ func newStylizeCmd() stylizeCmd {
 
 // weightFlags choose the loss weights: a preset, and overrides of its weights.
 type weightFlags struct {
-	Preset        string    `enum:"${presets}" default:"${default_preset}" help:"loss weights preset: ${enum}"`
-	ContentWeight *float64  `placeholder:"W" help:"content loss weight (overrides the preset's)"`
-	StyleWeights  []float64 `placeholder:"A,B,C,D" help:"per-layer style weights for layers 1, 4, 6, 7 (overrides the preset's)"`
-	TVWeight      *float64  `name:"tv-weight" placeholder:"W" help:"total-variation loss weight (overrides the preset's)"`
+	Preset        string   `enum:"${presets}" default:"${default_preset}" help:"loss weights preset: ${enum}"`
+	ContentWeight *float64 `placeholder:"W" help:"content loss weight (overrides the preset's)"`
+	StyleWeights  string   `placeholder:"A,B,C,D" help:"per-layer style weights for layers 1, 4, 6, 7 (overrides the preset's)"`
+	TVWeight      *float64 `name:"tv-weight" placeholder:"W" help:"total-variation loss weight (overrides the preset's)"`
 }
 
 // resolve returns the preset's weights with the overrides, and the --style-weights override as
 // the library takes it. The library checks each override; its complaint names the flag.
 func (f *weightFlags) resolve() (engine.Weights, *[4]float64, error) {
 	var sw *[4]float64
-	if f.StyleWeights != nil {
-		sw = new([4]float64)
-		if len(f.StyleWeights) != len(sw) {
-			return engine.Weights{}, nil, badInput("--style-weights needs %d comma-separated numbers, got %d", len(sw), len(f.StyleWeights))
+	if f.StyleWeights != "" {
+		var err error
+		if sw, err = styles.ParseStyleWeights(f.StyleWeights); err != nil {
+			return engine.Weights{}, nil, badInput("--style-weights: %v", err)
 		}
-		copy(sw[:], f.StyleWeights)
 	}
 	for _, o := range []struct {
 		flag        string

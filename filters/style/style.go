@@ -58,29 +58,40 @@ type Filter struct {
 	warm *warmer
 }
 
-// New returns the style filter computing with eng on styles from lib.
+// NewDefaultConfig returns the defaults, for a CPU host.
+func NewDefaultConfig() Config {
+	return Config{MaxIters: DefaultMaxIters, DefaultIters: DefaultDefaultIters, MaxWorkPx: DefaultMaxWorkPx, WorkStep: DefaultWorkStep}
+}
+
+// Validate reports every problem with c at once, each a *plugin.ConfigError naming its field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &plugin.ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if c.MaxIters < 1 {
+		bad("MaxIters", "must be at least 1, got %d", c.MaxIters)
+	}
+	if c.DefaultIters < 1 || c.DefaultIters > c.MaxIters {
+		bad("DefaultIters", "must be from 1 to the largest iters %d, got %d", c.MaxIters, c.DefaultIters)
+	}
+	if c.MaxWorkPx < engine.MinSide {
+		bad("MaxWorkPx", "must be at least %d, got %d", engine.MinSide, c.MaxWorkPx)
+	}
+	if c.WorkStep < engine.MinSide || c.WorkStep > c.MaxWorkPx {
+		bad("WorkStep", "must be from %d to the work size %d, got %d", engine.MinSide, c.MaxWorkPx, c.WorkStep)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("style filter: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// New returns the style filter computing with eng on styles from lib; start cfg from
+// NewDefaultConfig.
 func New(lib Library, eng *engine.Engine, cfg Config) (*Filter, error) {
-	if cfg.MaxIters == 0 {
-		cfg.MaxIters = DefaultMaxIters
-	}
-	if cfg.DefaultIters == 0 {
-		cfg.DefaultIters = DefaultDefaultIters
-	}
-	if cfg.MaxWorkPx == 0 {
-		cfg.MaxWorkPx = DefaultMaxWorkPx
-	}
-	if cfg.WorkStep == 0 {
-		cfg.WorkStep = DefaultWorkStep
-	}
-	switch {
-	case cfg.MaxIters < 1:
-		return nil, fmt.Errorf("style filter: max iterations must be at least 1, got %d", cfg.MaxIters)
-	case cfg.DefaultIters < 1 || cfg.DefaultIters > cfg.MaxIters:
-		return nil, fmt.Errorf("style filter: default iterations %d must be between 1 and the maximum %d", cfg.DefaultIters, cfg.MaxIters)
-	case cfg.MaxWorkPx < engine.MinSide:
-		return nil, fmt.Errorf("style filter: work size must be at least %d px, got %d", engine.MinSide, cfg.MaxWorkPx)
-	case cfg.WorkStep < engine.MinSide || cfg.WorkStep > cfg.MaxWorkPx:
-		return nil, fmt.Errorf("style filter: work step must be from %d to the work size %d px, got %d", engine.MinSide, cfg.MaxWorkPx, cfg.WorkStep)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	return &Filter{lib: lib, eng: eng, cfg: cfg}, nil
 }

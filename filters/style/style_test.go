@@ -33,7 +33,9 @@ func (l fakeLibrary) Get(name string) (*styles.Style, error) {
 
 func TestParse(t *testing.T) {
 	lib := fakeLibrary{"starry": {Name: "starry", Version: "v1"}}
-	f, err := New(lib, nil, Config{MaxIters: 300})
+	cfg := NewDefaultConfig()
+	cfg.MaxIters = 300
+	f, err := New(lib, nil, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestParse(t *testing.T) {
 
 func TestKeyChangesWithTheStyleVersion(t *testing.T) {
 	lib := fakeLibrary{"starry": {Name: "starry", Version: "v1"}}
-	f, _ := New(lib, nil, Config{})
+	f, _ := New(lib, nil, NewDefaultConfig())
 	q := url.Values{"style": {"starry"}}
 	a, _ := f.Parse(context.Background(), q)
 	lib["starry"] = &styles.Style{Name: "starry", Version: "v2"}
@@ -112,10 +114,21 @@ func TestKeyChangesWithTheStyleVersion(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	for _, cfg := range []Config{{MaxIters: -1}, {MaxIters: 10, DefaultIters: 20}, {MaxWorkPx: 10}} {
+	for name, change := range map[string]func(*Config){
+		"negative max":       func(c *Config) { c.MaxIters = -1 },
+		"default over max":   func(c *Config) { c.MaxIters, c.DefaultIters = 10, 20 },
+		"tiny work size":     func(c *Config) { c.MaxWorkPx = 10 },
+		"zero (no defaults)": func(c *Config) { *c = Config{} },
+		"step over work":     func(c *Config) { c.WorkStep = c.MaxWorkPx + 1 },
+	} {
+		cfg := NewDefaultConfig()
+		change(&cfg)
 		if _, err := New(fakeLibrary{}, nil, cfg); err == nil {
-			t.Errorf("New(%+v) succeeded", cfg)
+			t.Errorf("%s: New(%+v) succeeded", name, cfg)
 		}
+	}
+	if _, err := New(fakeLibrary{}, nil, NewDefaultConfig()); err != nil {
+		t.Errorf("defaults: %v", err)
 	}
 }
 
@@ -163,7 +176,9 @@ func TestApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	lib := fakeLibrary{"starry": {Name: "starry", Version: "v1", Targets: targets, Weights: engine.Presets["starry_night"]}}
-	f, err := New(lib, e, Config{MaxWorkPx: 64})
+	cfg := NewDefaultConfig()
+	cfg.MaxWorkPx = 64
+	f, err := New(lib, e, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,14 +242,17 @@ func TestWarmupThenNewAspectsCompileNothing(t *testing.T) {
 	const work = 96 // no other test uses this work size, so its shapes are new to the engine
 	var mu sync.Mutex
 	warmed := 0
-	f, err := New(lib, e, Config{MaxWorkPx: work, OnWarm: func(b engine.Bucket, _ time.Duration, err error) {
+	cfg := NewDefaultConfig()
+	cfg.MaxWorkPx = work
+	cfg.OnWarm = func(b engine.Bucket, _ time.Duration, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			t.Errorf("warming %v: %v", b, err)
 		}
 		warmed++
-	}})
+	}
+	f, err := New(lib, e, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
