@@ -91,9 +91,8 @@ func (f *gateFilter) Parse(_ context.Context, q url.Values) (plugin.Options, err
 	}
 	return gateOptions{f, q.Get("gate")}, nil
 }
-func (o gateOptions) Key() string       { return o.v }
-func (o gateOptions) Query() url.Values { return url.Values{"gate": {o.v}} }
-func (o gateOptions) Heavy() bool       { return false }
+func (o gateOptions) Key() string { return o.v }
+func (o gateOptions) Heavy() bool { return false }
 func (o gateOptions) Apply(ctx context.Context, img *imaging.Image, _ plugin.Progress) (*imaging.Image, error) {
 	o.f.started <- o.v
 	<-o.f.release
