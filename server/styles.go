@@ -289,8 +289,8 @@ func (a *stylesAPI) create(c echo.Context) error {
 	if !form.seen {
 		return pipeline.WriteError(c, http.StatusBadRequest, "field image is required (the artwork, as a file)")
 	}
-	if !styles.NamePattern.MatchString(name) {
-		return a.styleError(c, fmt.Errorf("%w (got %q)", styles.ErrInvalidName, name))
+	if err := styles.CheckName(name); err != nil { // before the options, as the library checks
+		return a.styleError(c, err)
 	}
 	o, err := a.addOptions(form)
 	if err != nil {

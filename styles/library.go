@@ -122,7 +122,13 @@ func (l *Library) Close() error { return l.lk.close() }
 // Dir is the folder holding the library (DIR/styles).
 func (l *Library) Dir() string { return l.root }
 
-func invalidName(name string) error {
+// CheckName returns an error wrapping ErrInvalidName, quoting the name, unless name can be a
+// style's: the library's methods check it, and so may a caller that wants to refuse a bad name
+// before costlier work.
+func CheckName(name string) error {
+	if NamePattern.MatchString(name) {
+		return nil
+	}
 	if len(name) > 80 {
 		name = name[:80] + "..."
 	}
@@ -142,8 +148,8 @@ func (l *Library) Get(name string) (*Style, error) {
 }
 
 func (l *Library) lookup(name string) (*entry, error) {
-	if !NamePattern.MatchString(name) {
-		return nil, invalidName(name)
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	if err := l.refresh(); err != nil {
 		return nil, err
@@ -459,8 +465,8 @@ func (l *Library) collect(idx map[string]string) {
 // ErrUnsupportedFormat, ErrZeroSize), wrapped; a cancelled ctx stops it before anything is
 // written.
 func (l *Library) Add(ctx context.Context, name string, image []byte, o AddOptions) (*Style, error) {
-	if !NamePattern.MatchString(name) {
-		return nil, invalidName(name)
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	s, err := resolveOptions(o)
 	if err != nil {
@@ -620,8 +626,8 @@ func (l *Library) loaded(name string) *entry {
 
 // Remove deletes the style called name. Errors: ErrNotFound, ErrInvalidName.
 func (l *Library) Remove(name string) error {
-	if !NamePattern.MatchString(name) {
-		return invalidName(name)
+	if err := CheckName(name); err != nil {
+		return err
 	}
 	l.fileMu.Lock()
 	defer l.fileMu.Unlock()

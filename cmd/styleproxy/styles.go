@@ -47,8 +47,8 @@ func newStylesAddCmd() stylesAddCmd {
 // Run registers the style. A running styleproxy serve on the same data folder serves it without
 // a restart.
 func (c *stylesAddCmd) Run(io *stdio) error {
-	if !styles.NamePattern.MatchString(c.Name) {
-		return badInput("%v (got %q)", styles.ErrInvalidName, c.Name)
+	if err := styles.CheckName(c.Name); err != nil {
+		return badInput("%v", err)
 	}
 	if err := checkSide("--style-size", c.StyleSize); err != nil {
 		return err
@@ -132,8 +132,8 @@ type stylesRmCmd struct {
 }
 
 func (c *stylesRmCmd) Run(io *stdio) error {
-	if !styles.NamePattern.MatchString(c.Name) {
-		return badInput("%v (got %q)", styles.ErrInvalidName, c.Name)
+	if err := styles.CheckName(c.Name); err != nil {
+		return badInput("%v", err)
 	}
 	if _, err := os.Stat(filepath.Join(c.Data, "styles")); errors.Is(err, fs.ErrNotExist) {
 		return badInput("%v: %q (no style library in %s)", styles.ErrNotFound, c.Name, c.Data)
