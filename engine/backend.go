@@ -3,13 +3,16 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/default" // registers XLA (where it builds) and simplego ("go")
+	"k8s.io/klog/v2"
 )
 
 // ErrUnknownBackend is returned for a backend spec naming no backend compiled into the binary;
@@ -35,6 +38,12 @@ const BackendAuto = "auto"
 // XLA's precision to HIGHEST on CUDA). Only with it do the golden tests pass.
 func NewBackend(spec string) (backends.Backend, error) {
 	spec = strings.TrimSpace(spec)
+	if spec == "go" {
+		spec = pureGoConfig
+	}
+	if strings.HasPrefix(spec, "go") {
+		quietGoMLXLogs()
+	}
 	if spec != "" && spec != BackendAuto {
 		if err := CheckBackendSpec(spec); err != nil {
 			return nil, err
@@ -66,12 +75,26 @@ func NewBackend(spec string) (backends.Backend, error) {
 	}
 	slog.Info("XLA backend unavailable, using the pure-Go backend (set --backend go to skip this check)",
 		"reason", reason)
-	b, err := backends.NewWithConfig("go")
+	quietGoMLXLogs()
+	b, err := backends.NewWithConfig(pureGoConfig)
 	if err != nil {
 		return nil, fmt.Errorf("engine: pure-Go backend: %w", err)
 	}
 	return b, nil
 }
+
+// pureGoConfig is the pure-Go backend as the engine runs it: with packgemm, simplego's packed
+// matrix product, which its AVX-512 kernel (builds with GOEXPERIMENT=simd, on CPUs that have
+// AVX-512) makes several times faster than its default blocked kernel; elsewhere packgemm's
+// portable kernel is about as fast as the default (see README, Speed).
+const pureGoConfig = "go:packgemm"
+
+// quietGoMLXLogs keeps GoMLX's informational klog lines (such as packgemm's "still experimental"
+// notice) off stderr, where a command's only line should be its error; klog's errors still go there.
+var quietGoMLXLogs = sync.OnceFunc(func() {
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
+})
 
 // autoCandidates are the XLA configurations "auto" tries, in order, given the names of the
 // installed PJRT plugins ("cuda", "cpu", or versioned as "cpu_v0.98.0"): CUDA at full float32

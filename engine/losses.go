@@ -33,7 +33,9 @@ func GramMatrix(f *Node) *Node {
 	dims := f.Shape().Dimensions
 	c, hw := dims[0], dims[1]*dims[2]
 	flat := Reshape(f, c, hw)
-	g := DotGeneral(flat, []int{1}, nil, flat, []int{1}, nil)
+	// F·Fᵀ as a plain [C, HW]·[HW, C] product: backends have their fastest kernels for that
+	// layout, and the transposed copy is small beside the product.
+	g := Dot(flat, Transpose(flat, 0, 1)).Product()
 	return DivScalar(g, float64(c*hw))
 }
 
