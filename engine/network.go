@@ -2,9 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads best unqualified, as in GoMLX's examples
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/styleproxy/styleproxy/weights"
@@ -308,35 +310,56 @@ func maxPool3x3s2Ceil(x *Node) (*Node, poolState) {
 // Overlapping windows add their contributions. The -inf padding of ceil mode never holds a
 // maximum, since every window starts inside the input.
 func maxPoolBackward(st poolState, y, gy *Node) *Node {
-	g := gy.Graph()
-	dims := gy.Shape().Dimensions
-	ho, wo := dims[1], dims[2]
-	hp, wp := st.padded[0], st.padded[1]
-	zero := ScalarZero(g, gy.DType())
-	zeros := ZerosLike(gy)
-	var sum, taken *Node // taken: the window's maximum was found at an earlier tap
-	for ky := 0; ky < 3; ky++ {
-		for kx := 0; kx < 3; kx++ {
-			isMax := Equal(st.taps[ky*3+kx], y)
-			first := isMax
-			if taken == nil {
-				taken = isMax
-			} else {
-				first = LogicalAnd(isMax, LogicalNot(taken))
-				taken = LogicalOr(taken, isMax)
-			}
-			placed := Pad(Where(first, gy, zeros), zero, backends.PadAxis{},
-				backends.PadAxis{Start: ky, End: hp - ky - (2*(ho-1) + 1), Interior: 1},
-				backends.PadAxis{Start: kx, End: wp - kx - (2*(wo-1) + 1), Interior: 1})
-			if sum == nil {
-				sum = placed
-			} else {
-				sum = Add(sum, placed)
-			}
+	// routed[ky][kx] is the part of gy whose window's first maximum is tap (ky, kx): what is left
+	// of gy after the earlier taps took theirs, where this tap holds the maximum.
+	var routed [3][3]*Node
+	rest, zeros := gy, ZerosLike(gy)
+	for t := range 9 {
+		r := Where(Equal(st.taps[t], y), rest, zeros)
+		routed[t/3][t%3] = r
+		if t < 8 {
+			rest = Sub(rest, r)
 		}
 	}
-	if hp > st.in[0] || wp > st.in[1] {
-		sum = Slice(sum, AxisRange(), AxisRange(0, st.in[0]), AxisRange(0, st.in[1]))
+	// With stride 2, padded row 2a collects tap row 0 of window row a and tap row 2 of window
+	// row a-1, and row 2a+1 tap row 1 of window row a; columns likewise. Summing per parity and
+	// interleaving once touches each input element a few times, not once per tap.
+	var evenRows, oddRows [3]*Node
+	for kx := range 3 {
+		evenRows[kx] = Add(padZeros(routed[0][kx], 1, 0, 1), padZeros(routed[2][kx], 1, 1, 0))
+		oddRows[kx] = routed[1][kx]
 	}
-	return sum
+	evenCols := func(r [3]*Node) *Node { return Add(padZeros(r[0], 2, 0, 1), padZeros(r[2], 2, 1, 0)) }
+	even := interleave(evenCols(evenRows), evenRows[1], 2) // padded rows 0, 2, ..., 2*ho
+	odd := interleave(evenCols(oddRows), oddRows[1], 2)    // padded rows 1, 3, ..., 2*ho-1
+	sum := interleave(even, odd, 1)
+	return Slice(sum, AxisRange(), AxisRange(0, st.in[0]), AxisRange(0, st.in[1]))
+}
+
+// padZeros adds before and after zero slices to x along axis (a concatenation, which copies
+// whole rows where a Pad of the last axis goes element by element on the pure-Go backend).
+func padZeros(x *Node, axis, before, after int) *Node {
+	parts := make([]*Node, 0, 3)
+	slab := func(n int) *Node {
+		dims := slices.Clone(x.Shape().Dimensions)
+		dims[axis] = n
+		return Zeros(x.Graph(), shapes.Make(x.DType(), dims...))
+	}
+	if before > 0 {
+		parts = append(parts, slab(before))
+	}
+	parts = append(parts, x)
+	if after > 0 {
+		parts = append(parts, slab(after))
+	}
+	return Concatenate(parts, axis)
+}
+
+// interleave merges a (n+1 long along axis) and b (n long) into a[0], b[0], a[1], ..., a[n].
+func interleave(a, b *Node, axis int) *Node {
+	n := b.Shape().Dimensions[axis]
+	dims := slices.Clone(a.Shape().Dimensions)
+	dims[axis] = 2 * (n + 1)
+	merged := Reshape(Stack([]*Node{a, padZeros(b, axis, 0, 1)}, axis+1), dims...)
+	return SliceAxis(merged, axis, AxisRange(0, 2*n+1))
 }
