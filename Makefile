@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
 BIN := bin/styleproxy
 
-.PHONY: deps browser build test bench run serve clean
+.PHONY: deps browser varnish build test bench run serve clean
 
 # Serve the shared test photos when they are beside the checkout, else ./images.
 SOURCE ?= $(if $(wildcard ../shared/images),../shared/images,./images)
@@ -23,13 +23,21 @@ browser:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
+# Varnish with the xkey module (varnish-modules) for the CDN test (deploy/varnish), which fails
+# without them.
+varnish:
+	@if ! command -v varnishd >/dev/null 2>&1 && [ ! -x /usr/sbin/varnishd ] || \
+		! ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq varnish varnish-modules; \
+	fi
+
 build: deps
 	$(GO) build -o $(BIN) ./cmd/styleproxy
 
 # The whole test suite. Tests read ../shared (weights, images, golden values) beside the checkout;
 # STYLEPROXY_WEIGHTS overrides where the weights come from. The gallery's browser test drives
 # Chromium and saves a screenshot to STYLEPROXY_SCREENSHOT (and /tmp/styleproxy-gallery.png).
-test: deps browser
+test: deps browser varnish
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -count=1 ./...

@@ -41,9 +41,12 @@ func TestCDNOrigin(t *testing.T) {
 	pres, _ := get(t, pinned)
 	ures, _ := get(t, unpinned)
 	for _, c := range []struct {
-		res  *http.Response
-		want string
-	}{{pres, pipeline.ImmutableCacheControl}, {ures, pipeline.DefaultCacheControlUnpinned}} {
+		res       *http.Response
+		want, key string
+	}{
+		{pres, pipeline.ImmutableCacheControl, "style:starry@" + old.Version},
+		{ures, pipeline.DefaultCacheControlUnpinned, "style:starry"},
+	} {
 		if c.res.StatusCode != 200 {
 			t.Fatalf("%s: status %d", c.res.Request.URL, c.res.StatusCode)
 		}
@@ -51,7 +54,7 @@ func TestCDNOrigin(t *testing.T) {
 			t.Errorf("%s: Cache-Control %q, want %q", c.res.Request.URL, cc, c.want)
 		}
 		for _, h := range []string{"Surrogate-Key", "Xkey"} {
-			if k := c.res.Header.Get(h); k != "style:starry source:tubingen.jpg" {
+			if k := c.res.Header.Get(h); k != c.key+" source:tubingen.jpg" {
 				t.Errorf("%s: %s %q, want the source path's and the style's keys", c.res.Request.URL, h, k)
 			}
 		}

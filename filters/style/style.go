@@ -229,8 +229,15 @@ func (o *Options) Key() string {
 // Floating implements plugin.Floating: style=NAME follows the style's current version.
 func (o *Options) Floating() bool { return !o.pinned }
 
-// PurgeKeys implements plugin.Tagged: one purge removes every response of a style.
-func (o *Options) PurgeKeys() []string { return []string{"style:" + o.style.Name} }
+// PurgeKeys implements plugin.Tagged: "style:NAME" on responses that follow the style's current
+// version (purge it after replacing the style), "style:NAME@VERSION" on pinned ones, which a
+// replacement leaves right and so untouched.
+func (o *Options) PurgeKeys() []string {
+	if o.pinned {
+		return []string{"style:" + Pinned(o.style)}
+	}
+	return []string{"style:" + o.style.Name}
+}
 
 // Pinned is the value of style= that pins the style's current version: NAME@VERSION.
 func Pinned(s *styles.Style) string { return s.Name + "@" + s.Version }
