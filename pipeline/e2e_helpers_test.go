@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -275,26 +274,10 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 
 var client = &http.Client{Timeout: 30 * time.Second}
 
-// fetch sends a request (method GET unless given) and returns the response with its body read.
+// fetch sends a request and returns the response with its body read.
 func fetch(t testing.TB, method, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, url, err)
-	}
-	return resp, body
+	return testutil.Fetch(t, client, method, url, header...)
 }
 
 func get(t testing.TB, url string, header ...string) (*http.Response, []byte) {

@@ -231,28 +231,12 @@ func (v *varnish) backendHealth(t *testing.T) string {
 // fetch sends a request with header pairs and returns the answer with its body.
 func fetch(t *testing.T, method, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	return do(t, req)
+	return testutil.Fetch(t, httpClient, method, url, header...)
 }
 
 func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	res, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	return res, body
+	return testutil.Do(t, httpClient, req)
 }
 
 var httpClient = &http.Client{Timeout: 3 * time.Minute}
