@@ -14,7 +14,7 @@ import (
 
 func TestTruncatedInputsRefused(t *testing.T) {
 	for name, data := range imagingtest.Samples(t, 96, 64) {
-		for _, keep := range []float64{0.5, 0.9} {
+		for _, keep := range []float64{0.5, 0.9, 0.99} {
 			cut := data[:int(float64(len(data))*keep)]
 			im, err := imaging.Decode(cut, imaging.Limits{})
 			if err == nil {

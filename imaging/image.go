@@ -67,6 +67,9 @@ func (lim Limits) sniff(data []byte) (vips.ImageType, error) {
 	if !vips.IsTypeSupported(typ) {
 		return 0, fmt.Errorf("%w: this libvips build cannot load %s", ErrUnsupportedFormat, vips.ImageTypes[typ])
 	}
+	if err := checkComplete(typ, data); err != nil {
+		return 0, err
+	}
 	return typ, nil
 }
 
