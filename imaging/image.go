@@ -125,8 +125,11 @@ func loadHeader(data []byte, lim Limits, what string) (ref *vips.ImageRef, typ v
 // Decode decodes an encoded image (see the package documentation for the formats and the
 // conversions applied). Errors wrap ErrNotImage (empty, unrecognised, corrupt or truncated
 // input), ErrTooLarge (over a limit), ErrZeroSize or ErrUnsupportedFormat (a refused input
-// format). Decode keeps its own copy of data.
-func Decode(data []byte, lim Limits) (*Image, error) {
+// format). Decode keeps its own copy of data. Transparency is flattened onto white.
+func Decode(data []byte, lim Limits) (*Image, error) { return DecodeOn(data, lim, White) }
+
+// DecodeOn is Decode flattening transparency onto bg.
+func DecodeOn(data []byte, lim Limits, bg Color) (*Image, error) {
 	ref, typ, buf, err := loadHeader(data, lim, "decode")
 	if err != nil {
 		return nil, err
@@ -148,7 +151,7 @@ func Decode(data []byte, lim Limits) (*Image, error) {
 			return nil, vipsError(ErrNotImage, "decode "+vips.ImageTypes[typ], err)
 		}
 	}
-	if err := toSRGB(ref); err != nil {
+	if err := toSRGB(ref, bg); err != nil {
 		return nil, err
 	}
 	// No field of the source (EXIF, XMP, IPTC, comments) may reach an output: some savers keep
@@ -197,8 +200,8 @@ func DecodeFile(path string, lim Limits) (*Image, error) {
 }
 
 // toSRGB turns a freshly loaded image into the package's canonical form: upright, sRGB, 3 bands,
-// 8 bits, no alpha. The steps are lazy; the pixels were decoded already.
-func toSRGB(ref *vips.ImageRef) error {
+// 8 bits, no alpha (flattened onto bg). The steps are lazy; the pixels were decoded already.
+func toSRGB(ref *vips.ImageRef, bg Color) error {
 	fail := func(step string, err error) error { return vipsError(ErrNotImage, step, err) }
 
 	if err := ref.AutoRotate(); err != nil {
@@ -221,7 +224,7 @@ func toSRGB(ref *vips.ImageRef) error {
 		}
 	}
 	if ref.HasAlpha() {
-		if err := ref.Flatten(&vips.Color{R: 255, G: 255, B: 255}); err != nil {
+		if err := ref.Flatten(&vips.Color{R: bg.R, G: bg.G, B: bg.B}); err != nil {
 			return fail("flatten alpha", err)
 		}
 	}

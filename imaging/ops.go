@@ -96,7 +96,10 @@ func coverCrop(sw, sh, w, h int) (left, top, cw, ch int) {
 // follows from the other keeping the aspect ratio). It enlarges as readily as it shrinks: callers
 // bound w and h. Resampling is libvips' Lanczos-3, as in ResizeExact. Errors: ErrZeroSize for
 // negative sides, ErrTooLarge as in ResizeExact.
-func (im *Image) Resize(w, h int, fit Fit) error {
+func (im *Image) Resize(w, h int, fit Fit) error { return im.ResizeAt(w, h, fit, GravityCenter) }
+
+// ResizeAt is Resize whose FitCover crop keeps the part that g says (see CropAspect).
+func (im *Image) ResizeAt(w, h int, fit Fit, g Gravity) error {
 	ref, err := im.alive()
 	if err != nil {
 		return err
@@ -107,17 +110,13 @@ func (im *Image) Resize(w, h int, fit Fit) error {
 	if fit < FitContain || fit > FitFill {
 		return fmt.Errorf("imaging: resize: unknown fit %d", int(fit))
 	}
-	sw, sh := ref.Width(), ref.Height()
 	if fit == FitCover && w > 0 && h > 0 {
-		left, top, cw, ch := coverCrop(sw, sh, w, h)
-		if cw != sw || ch != sh {
-			if err := im.Crop(left, top, cw, ch); err != nil {
-				return err
-			}
+		if err := im.CropAspect(w, h, g); err != nil {
+			return err
 		}
 		return im.ResizeExact(w, h)
 	}
-	nw, nh := FitSize(sw, sh, w, h, fit)
+	nw, nh := FitSize(ref.Width(), ref.Height(), w, h, fit)
 	return im.ResizeExact(nw, nh)
 }
 
@@ -197,6 +196,8 @@ func (im *Image) canonical(op string) error {
 type Info struct {
 	// Width and Height are the size Decode would give: upright, after the EXIF orientation.
 	Width, Height int
+	// Alpha: the image has an alpha channel, which Decode flattens onto a background colour.
+	Alpha bool
 	// Type is the input format's name as libvips knows it ("jpeg", "png", "gif", "heif", ...).
 	Type string
 	// Format is the output format of the same kind (JPEG for a JPEG input, and so on), or zero
@@ -219,7 +220,7 @@ func Probe(data []byte, lim Limits) (Info, error) {
 	if o := ref.Orientation(); o >= 5 && o <= 8 { // the EXIF orientations that turn by 90 degrees
 		w, h = h, w
 	}
-	info := Info{Width: w, Height: h, Type: name}
+	info := Info{Width: w, Height: h, Type: name, Alpha: ref.HasAlpha()}
 	switch typ {
 	case vips.ImageTypeJPEG:
 		info.Format = JPEG
