@@ -96,6 +96,8 @@ type Config struct {
 	// RetryAfter is the Retry-After of a 503 (whole seconds, at least 1).
 	RetryAfter time.Duration
 
+	// Presets are the named parameter sets a URL may use with preset=NAME (see Presets).
+	Presets Presets
 	// SigningKey turns on URL signing: every request needs a valid sig (see Sign), or gets 403.
 	SigningKey []byte
 	// CacheControl is the Cache-Control of successful responses whose URL pins everything they
@@ -170,6 +172,9 @@ func (c *Config) Validate() error {
 		bad("Logger", "is required")
 	}
 	c.validateFilters(bad)
+	if err := c.Presets.check(owners(c.Filters), c.MaxOutputPx); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("pipeline: invalid config: %w", errors.Join(errs...))
 	}

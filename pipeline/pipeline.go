@@ -6,6 +6,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/styleproxy/styleproxy/plugin"
 )
 
 // keyVersion names the pipeline's own semantics in every cache key: change it when the same
@@ -81,18 +83,24 @@ func newPipeline(cfg Config) (*Pipeline, error) {
 	cfg.Filters = slices.Clone(cfg.Filters)
 	p := &Pipeline{
 		cfg:   cfg,
-		owner: map[string]bool{},
 		light: make(chan struct{}, cfg.LightWorkers),
 		heavy: make(chan struct{}, cfg.Workers),
 		jobs:  map[string]*job{},
 	}
+	p.owner = owners(cfg.Filters)
+	return p, nil
+}
+
+// owners is every parameter someone owns: the pipeline or one of the filters.
+func owners(filters []plugin.Filter) map[string]bool {
+	owner := map[string]bool{}
 	for _, q := range coreParams {
-		p.owner[q] = true
+		owner[q] = true
 	}
-	for _, f := range cfg.Filters {
+	for _, f := range filters {
 		for _, q := range f.Params() {
-			p.owner[q] = true
+			owner[q] = true
 		}
 	}
-	return p, nil
+	return owner
 }

@@ -33,10 +33,43 @@ type processing struct {
 	out       Entry
 }
 
-// stageInput is the source scaled for a staged filter's heavy part.
+// stageInput is the source scaled for a staged filter's heavy part: to w x h with fit (and
+// gravity, for a cover crop). A smart crop first crops to the output's own aspect ratio, aw:ah,
+// so that the stylized region is the output's whatever the attention measure finds at the
+// bucket's slightly different aspect.
 type stageInput struct {
-	w, h int
-	fit  imaging.Fit
+	w, h    int
+	fit     imaging.Fit
+	gravity imaging.Gravity
+	aw, ah  int
+	alpha   bool // the source is transparent: its background colour is part of the input
+}
+
+// key is the canonical text of the input's geometry for the stage key; options at their
+// defaults add nothing, so the stage keys of URLs without them are unchanged.
+func (in stageInput) key(o ImageOptions) string {
+	k := fmt.Sprintf("%dx%d %s", in.w, in.h, in.fit)
+	if in.gravity != imaging.GravityCenter {
+		k += " gravity=" + in.gravity.String()
+	}
+	if in.gravity == imaging.GravitySmart {
+		g := gcd(in.aw, in.ah)
+		k += fmt.Sprintf(" aspect=%d:%d", in.aw/g, in.ah/g)
+	}
+	if o.Rotate != 0 {
+		k += fmt.Sprintf(" rotate=%d", o.Rotate)
+	}
+	if in.alpha && o.HasBackground {
+		k += " bg=" + o.Background.Hex()
+	}
+	return k
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return max(a, 1)
 }
 
 // step is one stage of a computation; the steps run in order, each on what the previous left.
@@ -45,8 +78,8 @@ type step func(s *processing) error
 // outputSteps make an /img response from the source's bytes; stageSteps make a staged filter's
 // intermediate, which outputs share.
 var (
-	outputSteps = []step{fetchSource, probeSource, awaitStage, holdSlot, decodeSource, resizeImage, applyFilters, encodeImage}
-	stageSteps  = []step{holdSlot, decodeSource, resizeForStage, runStage, encodeStage}
+	outputSteps = []step{fetchSource, probeSource, awaitStage, holdSlot, decodeSource, rotateImage, resizeImage, applyFilters, finishImage, encodeImage}
+	stageSteps  = []step{holdSlot, decodeSource, rotateImage, resizeForStage, runStage, encodeStage}
 )
 
 func (p *Pipeline) outputFlight(r *request) *flight {
@@ -112,19 +145,19 @@ func awaitStage(s *processing) error {
 	if r.staged == nil {
 		return nil
 	}
-	ow, oh := s.info.Width, s.info.Height
+	ow, oh := rotatedSize(s.info.Width, s.info.Height, r.image.Rotate)
 	if w, h, fit, ok := targetBox(ow, oh, r.image, s.p.cfg.MaxOutputPx); ok {
 		ow, oh = imaging.FitSize(ow, oh, w, h, fit)
 	}
-	in := stageInput{fit: imaging.FitFill} // an exact resize: the output's aspect ratio
+	in := stageInput{fit: imaging.FitFill, aw: ow, ah: oh, alpha: s.info.Alpha} // FitFill: an exact resize to the output's aspect ratio
 	if r.image.Width > 0 && r.image.Height > 0 && r.image.Fit == imaging.FitCover {
-		in.fit = imaging.FitCover
+		in.fit, in.gravity = imaging.FitCover, r.image.Gravity
 	}
 	var err error
 	if in.w, in.h, err = r.staged.StageSize(ow, oh); err != nil {
 		return fmt.Errorf("filter %s: %w", r.filters[0].f.Name(), err)
 	}
-	key := s.p.stageKey(r, in.w, in.h, in.fit)
+	key := s.p.stageKey(r, in)
 	e, ok := s.p.lookup(key)
 	if !ok {
 		st := s.p.newProcessing(r)
@@ -143,14 +176,32 @@ func awaitStage(s *processing) error {
 func holdSlot(s *processing) error { return s.p.hold(s) }
 
 func decodeSource(s *processing) (err error) {
-	s.img, err = imaging.Decode(s.data, s.lim)
+	s.img, err = imaging.DecodeOn(s.data, s.lim, s.r.image.background())
 	return err
 }
+
+// rotateImage turns the upright image as rotate says, before anything is sized.
+func rotateImage(s *processing) error { return s.img.Rotate(s.r.image.Rotate) }
 
 func resizeImage(s *processing) error {
 	sw, sh := s.img.Size()
 	if w, h, fit, ok := targetBox(sw, sh, s.r.image, s.p.cfg.MaxOutputPx); ok {
-		return s.img.Resize(w, h, fit)
+		return s.img.ResizeAt(w, h, fit, s.r.image.Gravity)
+	}
+	return nil
+}
+
+// finishImage sharpens and pads the filtered image: after the filters, so that neither costs
+// the optimisation anything nor changes its key.
+func finishImage(s *processing) error {
+	o := s.r.image
+	if o.Sharpen > 0 {
+		if err := s.img.Sharpen(o.Sharpen); err != nil {
+			return err
+		}
+	}
+	if o.Pad {
+		return s.img.Extend(o.Width, o.Height, o.background())
 	}
 	return nil
 }
@@ -199,7 +250,14 @@ func encodeImage(s *processing) error {
 // resizeForStage scales the source straight to the stage's input size, so that every output
 // size with the same stage size shares the same input pixels.
 func resizeForStage(s *processing) error {
-	return s.img.Resize(s.stage.w, s.stage.h, s.stage.fit)
+	in := s.stage
+	if in.gravity == imaging.GravitySmart {
+		if err := s.img.CropAspect(in.aw, in.ah, in.gravity); err != nil {
+			return err
+		}
+		return s.img.ResizeExact(in.w, in.h)
+	}
+	return s.img.ResizeAt(in.w, in.h, in.fit, in.gravity)
 }
 
 func runStage(s *processing) error {

@@ -80,8 +80,8 @@ func requestPath(c echo.Context) (string, error) {
 	return CleanPath(raw)
 }
 
-// query parses the query string, checks its signature, and refuses parameters nobody owns or
-// that are given twice.
+// query parses the query string, checks its signature, refuses parameters nobody owns or that
+// are given twice, and expands a preset (after the signature: it covers the URL as given).
 func (p *Pipeline) query(urlPath, rawQuery string) (url.Values, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
@@ -110,7 +110,7 @@ func (p *Pipeline) query(urlPath, rawQuery string) (url.Values, error) {
 			return nil, &plugin.ParamError{Param: k, Reason: "given more than once"}
 		}
 	}
-	return q, nil
+	return q, p.cfg.Presets.expand(q)
 }
 
 // parseFilters lets each filter parse its own parameters.
@@ -182,13 +182,15 @@ func (p *Pipeline) cacheKey(r *request) string {
 	return hashFields(fields)
 }
 
-// stageKey is the cache key of r's stage at a w x h input with fit: the hex SHA-256 of the
-// stage's key version, KeySalt, the libvips version, the source's ID, the cleaned path, its
-// version, the input's size and fit, and the filter's name and StageKey.
-func (p *Pipeline) stageKey(r *request, w, h int, fit imaging.Fit) string {
+// stageKey is the cache key of r's stage from input in: the hex SHA-256 of the stage's key
+// version, KeySalt, the libvips version, the source's ID, the cleaned path, its version, the
+// input's geometry (size, fit, and what comes before the optimisation: gravity, rotation, the
+// background of a transparent source), and the filter's name and StageKey. What comes after it
+// (sharpen, pad, format, quality) is not in it: those outputs share the stage.
+func (p *Pipeline) stageKey(r *request, in stageInput) string {
 	return hashFields([]string{
 		stageKeyVersion, p.cfg.KeySalt, "libvips " + imaging.VipsVersion(),
-		p.cfg.Source.ID(), r.path, r.version, fmt.Sprintf("%dx%d %s", w, h, fit),
+		p.cfg.Source.ID(), r.path, r.version, in.key(r.image),
 		r.filters[0].f.Name(), r.staged.StageKey(),
 	})
 }

@@ -3,7 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"os"
 
+	"github.com/styleproxy/styleproxy/filters/grayscale"
 	"github.com/styleproxy/styleproxy/filters/style"
 	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/plugin"
@@ -37,6 +39,7 @@ var pipelineFlags = map[string]string{
 	"MaxOutputPx": "max-output-px", "MaxSourceBytes": "max-source-mb", "MaxSourcePixels": "max-source-mp",
 	"MaxSourceSide": "max-source-side", "Workers": "workers", "Queue": "queue", "Timeout": "timeout",
 	"WorkTimeout": "work-timeout", "CacheControl": "cache-control", "CacheControlUnpinned": "cache-control-unpinned",
+	"Presets": "presets",
 }
 
 // styleConfig is the style filter's part of the configuration, with the work size resolved
@@ -55,11 +58,42 @@ var styleFlags = map[string]string{
 	"MaxIters": "max-iters", "DefaultIters": "default-iters", "MaxWorkPx": "max-work-px", "WorkStep": "work-step",
 }
 
+// filters are the filters the server mounts, in order.
+func filters(styleFilter *style.Filter) []plugin.Filter {
+	return []plugin.Filter{styleFilter, grayscale.New(), grayscale.NewBlur()}
+}
+
+// loadPresets reads --presets (none when it is unset).
+func loadPresets(path string) (pipeline.Presets, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--presets: %w", err)
+	}
+	defer f.Close()
+	ps, err := pipeline.ParsePresets(f)
+	if err != nil {
+		return nil, fmt.Errorf("--presets: %s: %w", path, err)
+	}
+	return ps, nil
+}
+
 // componentProblems are the pipeline's and the style filter's own checks of their settings,
-// named by their flags: each rule lives in its package alone.
+// named by their flags: each rule lives in its package alone. The presets are checked against
+// the parameters the server's filters own (a filter's parameter names need no instance).
 func (c *Config) componentProblems() []error {
 	pc := c.pipelineConfig()
-	return append(flagErrors(pc.Validate(), pipelineFlags), flagErrors(c.styleConfig(false).Validate(), styleFlags)...)
+	pc.Filters = filters(new(style.Filter))
+	var errs []error
+	if ps, err := loadPresets(c.Presets); err != nil {
+		errs = append(errs, err)
+	} else {
+		pc.Presets = ps
+	}
+	errs = append(errs, flagErrors(pc.Validate(), pipelineFlags)...)
+	return append(errs, flagErrors(c.styleConfig(false).Validate(), styleFlags)...)
 }
 
 // flagErrors renames a Validate error's *plugin.ConfigErrors after their flags, dropping the

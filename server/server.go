@@ -19,10 +19,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/styleproxy/styleproxy/engine"
-	"github.com/styleproxy/styleproxy/filters/grayscale"
 	"github.com/styleproxy/styleproxy/filters/style"
 	"github.com/styleproxy/styleproxy/pipeline"
-	"github.com/styleproxy/styleproxy/plugin"
 	"github.com/styleproxy/styleproxy/styles"
 	"github.com/styleproxy/styleproxy/weights"
 )
@@ -46,11 +44,12 @@ type Config struct {
 	Timeout     time.Duration `help:"how long a request waits for its image (504 after it; the work goes on and is cached)"`
 	WorkTimeout time.Duration `help:"time limit for a computation once it holds a worker (queue time not counted)"`
 
-	MaxIters     int `help:"largest iters a URL may ask for"`
-	DefaultIters int `help:"iters when a URL gives none"`
-	MaxWorkPx    int `help:"longest side the optimisation runs at; outputs are resized from it (0 = 256, or 512 on a CUDA GPU)"`
-	WorkStep     int `help:"the shorter side of a work shape is a multiple of this; fewer shapes to compile, larger aspect error"`
-	MaxOutputPx  int `help:"largest w or h a URL may ask for"`
+	MaxIters     int    `help:"largest iters a URL may ask for"`
+	DefaultIters int    `help:"iters when a URL gives none"`
+	MaxWorkPx    int    `help:"longest side the optimisation runs at; outputs are resized from it (0 = 256, or 512 on a CUDA GPU)"`
+	WorkStep     int    `help:"the shorter side of a work shape is a multiple of this; fewer shapes to compile, larger aspect error"`
+	MaxOutputPx  int    `help:"largest w or h a URL may ask for"`
+	Presets      string `placeholder:"FILE" help:"named parameter sets for preset=NAME, one a line: NAME: w=400&h=300&fit=cover"`
 
 	MaxSourceMB         int           `name:"max-source-mb" help:"largest source image in MB"`
 	MaxSourceMP         int           `name:"max-source-mp" help:"largest source image in megapixels (checked before decoding)"`
@@ -265,7 +264,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{Echo: e, Admin: admin, Library: lib, Engine: eng, Weights: ck, style: styleFilter, cfg: cfg, log: log, metrics: m}
 	pc := cfg.pipelineConfig()
 	pc.Source = source
-	pc.Filters = []plugin.Filter{styleFilter, grayscale.New(), grayscale.NewBlur()}
+	pc.Filters = filters(styleFilter)
+	if pc.Presets, err = loadPresets(cfg.Presets); err != nil {
+		return nil, err
+	}
 	pc.Cache = cache
 	pc.KeySalt = "weights=" + ck.Hash + ";engine=" + engine.Version
 	pc.Logger = log

@@ -72,6 +72,11 @@ func TestConfigValidate(t *testing.T) {
 		{"zero read timeout", func(c *Config) { c.ReadTimeout = 0 }, "--read-timeout"},
 		{"admin on the public port", func(c *Config) { c.AdminAddr = c.Addr }, "--admin-addr"},
 		{"admin port", func(c *Config) { c.AdminAddr = "127.0.0.1:9090" }, ""},
+		{"missing presets file", func(c *Config) { c.Presets = "/nonexistent/presets" }, "--presets"},
+		{"presets", func(c *Config) { c.Presets = presetsFile(t, "thumb: w=400&h=300&fit=cover&style=starry&iters=20\n") }, ""},
+		{"malformed preset", func(c *Config) { c.Presets = presetsFile(t, "thumb w=400\n") }, "--presets"},
+		{"preset with an unknown parameter", func(c *Config) { c.Presets = presetsFile(t, "a: width=400\n") }, "--presets"},
+		{"preset with a bad value", func(c *Config) { c.Presets = presetsFile(t, "a: gravity=up\n") }, "--presets"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +88,14 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func presetsFile(t *testing.T, text string) string {
+	p := filepath.Join(t.TempDir(), "presets")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {
