@@ -32,7 +32,7 @@ func TestURLOptionsValid(t *testing.T) {
 		{"w=100&dpr=2", ImageOptions{Width: 200, Quality: 85}},
 		{"w=100&h=30&dpr=1.5", ImageOptions{Width: 150, Height: 45, Quality: 85}},
 		{"w=1500&h=300&dpr=2", ImageOptions{Width: 2048, Height: 410, Quality: 85}}, // bounded, aspect kept
-		{"dpr=3", ImageOptions{Quality: 85}},                                          // nothing to multiply
+		{"dpr=3", ImageOptions{Quality: 85}},                                        // nothing to multiply
 		{"w=10&h=10&fit=cover&gravity=north_east", ImageOptions{Width: 10, Height: 10, Fit: imaging.FitCover, Gravity: imaging.GravityNorthEast, Quality: 85}},
 		{"w=10&h=10&fit=cover&gravity=smart", ImageOptions{Width: 10, Height: 10, Fit: imaging.FitCover, Gravity: imaging.GravitySmart, Quality: 85}},
 		{"w=10&h=10&gravity=smart", ImageOptions{Width: 10, Height: 10, Quality: 85}}, // no crop, no gravity
