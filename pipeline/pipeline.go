@@ -98,6 +98,9 @@ func owners(filters []plugin.Filter) map[string]bool {
 		owner[q] = true
 	}
 	for _, f := range filters {
+		if f == nil {
+			continue // Validate refuses it
+		}
 		for _, q := range f.Params() {
 			owner[q] = true
 		}
