@@ -456,23 +456,7 @@ func TestQueueFull(t *testing.T) {
 		t.Errorf("running job %+v", j)
 	}
 
-	// Beyond the queue: 503 with Retry-After, for GET and HEAD, while the server stays healthy.
-	for _, m := range []string{http.MethodGet, http.MethodHead} {
-		resp, body := fetch(t, m, s.URL+"/img/kitten.jpg?fake=99")
-		wantError(t, resp, body, 503, "queue")
-		if ra := resp.Header.Get("Retry-After"); ra != "7" {
-			t.Errorf("Retry-After %q, want 7", ra)
-		}
-	}
-	start := time.Now()
-	if resp, body := get(t, s.URL+"/healthz"); resp.StatusCode != 200 || string(body) != "ok" {
-		t.Errorf("healthz while the queue is full: %d %s", resp.StatusCode, body)
-	}
-	resp, body := get(t, s.URL+"/img/kitten.jpg?w=99") // light work does not queue
-	wantOK(t, resp, body)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("light requests took %v while the queue was full", d)
-	}
+	checkQueueRefuses(t, s)
 	// A request for work already queued joins it rather than being refused.
 	joined := make(chan int, 1)
 	go func() {
@@ -512,8 +496,30 @@ func TestQueueFull(t *testing.T) {
 	if s.P.QueueFull() || s.P.Queued() != 0 || len(s.P.Running()) != 0 {
 		t.Error("the queue did not drain")
 	}
-	resp, body = get(t, s.URL+"/img/kitten.jpg?fake=99") // room again
+	resp, body := get(t, s.URL+"/img/kitten.jpg?fake=99") // room again
 	wantOK(t, resp, body)
+}
+
+// checkQueueRefuses: beyond a full queue, new heavy work gets 503 with Retry-After, for GET and
+// HEAD, while the server stays healthy and light work goes on.
+func checkQueueRefuses(t *testing.T, s *testServer) {
+	t.Helper()
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		resp, body := fetch(t, m, s.URL+"/img/kitten.jpg?fake=99")
+		wantError(t, resp, body, 503, "queue")
+		if ra := resp.Header.Get("Retry-After"); ra != "7" {
+			t.Errorf("Retry-After %q, want 7", ra)
+		}
+	}
+	start := time.Now()
+	if resp, body := get(t, s.URL+"/healthz"); resp.StatusCode != 200 || string(body) != "ok" {
+		t.Errorf("healthz while the queue is full: %d %s", resp.StatusCode, body)
+	}
+	resp, body := get(t, s.URL+"/img/kitten.jpg?w=99") // light work does not queue
+	wantOK(t, resp, body)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("light requests took %v while the queue was full", d)
+	}
 }
 
 func TestTimeout(t *testing.T) {

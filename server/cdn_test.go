@@ -64,29 +64,7 @@ func TestCDNOrigin(t *testing.T) {
 	}
 
 	// Four formats and three strengths of one picture and style: one optimisation.
-	formats := map[string]string{"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "auto": "image/webp"}
-	var wg sync.WaitGroup
-	for f, ct := range formats {
-		for _, strength := range []string{"100", "60", "30"} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				req, _ := http.NewRequest(http.MethodGet, unpinned+"&format="+f+"&strength="+strength, nil)
-				req.Header.Set("Accept", "image/webp,*/*")
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				body, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 || res.Header.Get("Content-Type") != ct {
-					t.Errorf("format=%s strength=%s: %d %s %s", f, strength, res.StatusCode, res.Header.Get("Content-Type"), body)
-				}
-			}()
-		}
-	}
-	wg.Wait()
+	getVariants(t, unpinned, []string{"100", "60", "30"})
 	if n := metricValue(t, ts.URL, "styleproxy_optimisations_total"); n != 1 {
 		t.Errorf("styleproxy_optimisations_total = %v after 2 URLs and 12 variants of one picture and style, want 1", n)
 	}
@@ -109,8 +87,37 @@ func TestCDNOrigin(t *testing.T) {
 	}
 }
 
-// TestEveryErrorIsNotStored asks every layer for an error (the router, the styles and admin
-// API, the pipeline, net/http itself) and checks each is JSON with Cache-Control: no-store.
+// getVariants asks, all at once, for u in four formats (format=auto as a WebP browser) and
+// each strength, and checks each answer's type.
+func getVariants(t *testing.T, u string, strengths []string) {
+	t.Helper()
+	formats := map[string]string{"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "auto": "image/webp"}
+	var wg sync.WaitGroup
+	for f, ct := range formats {
+		for _, strength := range strengths {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest(http.MethodGet, u+"&format="+f+"&strength="+strength, nil)
+				req.Header.Set("Accept", "image/webp,*/*")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 || res.Header.Get("Content-Type") != ct {
+					t.Errorf("format=%s strength=%s: %d %s %s", f, strength, res.StatusCode, res.Header.Get("Content-Type"), body)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// TestEveryErrorIsNotStored asks every route for its errors (the router, the styles and admin
+// API, the pipeline) and checks each is JSON with Cache-Control: no-store.
 func TestEveryErrorIsNotStored(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxUploadMB = 1
@@ -119,58 +126,27 @@ func TestEveryErrorIsNotStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	addStyle(t, s, "starry")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln, 10*time.Second) }()
-	defer func() { cancel(); <-done }()
-	base := "http://" + ln.Addr().String()
-
-	admin := func(method, path, contentType, body string) *http.Request {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer test-token")
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		return req
-	}
-	form := func(fields ...string) (string, string) {
-		var b strings.Builder
-		for i := 0; i+1 < len(fields); i += 2 {
-			fmt.Fprintf(&b, "--B\r\nContent-Disposition: form-data; name=%q\r\n\r\n%s\r\n", fields[i], fields[i+1])
-		}
-		b.WriteString("--B--\r\n")
-		return "multipart/form-data; boundary=B", b.String()
-	}
-	plain := func(method, path string) *http.Request {
-		req, _ := http.NewRequest(method, base+path, nil)
-		return req
-	}
-	noToken := plain(http.MethodPost, "/admin/styles")
-	ct, badForm := form("name", "x", "colour", "red")
-	ct2, exists := form("name", "starry", "image", "not really")
-	tooLarge := admin(http.MethodPost, "/admin/styles", "multipart/form-data; boundary=B", strings.Repeat("x", 2<<20))
+	r := errorRequests{base: "http://" + runOnLoopback(t, s)}
+	ct, badForm := multipartForm("name", "x", "colour", "red")
+	ct2, exists := multipartForm("name", "starry", "image", "not really")
 	for _, tc := range []struct {
 		req    *http.Request
 		status int
 	}{
-		{plain(http.MethodGet, "/no/such/route"), 404},
-		{plain(http.MethodPost, "/healthz"), 405},
-		{plain(http.MethodGet, "/styles/missing"), 404},
-		{plain(http.MethodGet, "/styles/missing/thumbnail.jpg"), 404},
-		{plain(http.MethodGet, "/img/tubingen.jpg?bogus=1"), 400},
-		{plain(http.MethodGet, "/img/missing.jpg"), 404},
-		{plain(http.MethodGet, "/img/tubingen.jpg?style=missing"), 404},
-		{plain(http.MethodGet, "/img/tubingen.jpg?style=starry@0123456789abcdef"), 404},
-		{noToken, 401},
-		{admin(http.MethodPost, "/admin/styles", "text/plain", "hello"), 415},
-		{admin(http.MethodPost, "/admin/styles", ct, badForm), 400},
-		{admin(http.MethodPost, "/admin/styles", ct2, exists), 409},
-		{tooLarge, 413},
-		{admin(http.MethodDelete, "/admin/styles/missing", "", ""), 404},
+		{r.plain(http.MethodGet, "/no/such/route"), 404},
+		{r.plain(http.MethodPost, "/healthz"), 405},
+		{r.plain(http.MethodGet, "/styles/missing"), 404},
+		{r.plain(http.MethodGet, "/styles/missing/thumbnail.jpg"), 404},
+		{r.plain(http.MethodGet, "/img/tubingen.jpg?bogus=1"), 400},
+		{r.plain(http.MethodGet, "/img/missing.jpg"), 404},
+		{r.plain(http.MethodGet, "/img/tubingen.jpg?style=missing"), 404},
+		{r.plain(http.MethodGet, "/img/tubingen.jpg?style=starry@0123456789abcdef"), 404},
+		{r.plain(http.MethodPost, "/admin/styles"), 401},
+		{r.admin(http.MethodPost, "/admin/styles", "text/plain", "hello"), 415},
+		{r.admin(http.MethodPost, "/admin/styles", ct, badForm), 400},
+		{r.admin(http.MethodPost, "/admin/styles", ct2, exists), 409},
+		{r.admin(http.MethodPost, "/admin/styles", "multipart/form-data; boundary=B", strings.Repeat("x", 2<<20)), 413},
+		{r.admin(http.MethodDelete, "/admin/styles/missing", "", ""), 404},
 	} {
 		res, err := http.DefaultClient.Do(tc.req)
 		if err != nil {
@@ -181,8 +157,16 @@ func TestEveryErrorIsNotStored(t *testing.T) {
 		res.Body.Close()
 		checkStoredError(t, tc.req.Method+" "+tc.req.URL.String(), res, body, tc.status)
 	}
+}
 
-	// net/http's own answers, before any handler: a path it cannot parse, headers too large.
+// TestNetHTTPErrorsAreJSON: the answers net/http gives before any handler runs (a request line
+// it cannot parse, headers too large) are JSON with no-store too.
+func TestNetHTTPErrorsAreJSON(t *testing.T) {
+	s, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := runOnLoopback(t, s)
 	for _, tc := range []struct {
 		name, raw string
 		status    int
@@ -190,7 +174,7 @@ func TestEveryErrorIsNotStored(t *testing.T) {
 		{"bad escape", "GET /img/%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 		{"huge header", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2*maxHeaderBytes) + "\r\n\r\n", 431},
 	} {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,6 +189,48 @@ func TestEveryErrorIsNotStored(t *testing.T) {
 		c.Close()
 		checkStoredError(t, tc.name, res, body, tc.status)
 	}
+}
+
+// runOnLoopback runs s.Run on a loopback listener until the test ends, and returns its address.
+func runOnLoopback(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln, 10*time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+// errorRequests builds requests to a server at base.
+type errorRequests struct{ base string }
+
+func (r errorRequests) plain(method, path string) *http.Request {
+	req, _ := http.NewRequest(method, r.base+path, nil)
+	return req
+}
+
+// admin is a request with the test's admin token.
+func (r errorRequests) admin(method, path, contentType, body string) *http.Request {
+	req, _ := http.NewRequest(method, r.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer test-token")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return req
+}
+
+// multipartForm is a multipart body of text fields, and its Content-Type.
+func multipartForm(fields ...string) (contentType, body string) {
+	var b strings.Builder
+	for i := 0; i+1 < len(fields); i += 2 {
+		fmt.Fprintf(&b, "--B\r\nContent-Disposition: form-data; name=%q\r\n\r\n%s\r\n", fields[i], fields[i+1])
+	}
+	b.WriteString("--B--\r\n")
+	return "multipart/form-data; boundary=B", b.String()
 }
 
 func checkStoredError(t *testing.T, what string, res *http.Response, body []byte, status int) {
