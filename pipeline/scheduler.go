@@ -175,11 +175,18 @@ func (p *Pipeline) run(f *flight) (e Entry, err error) {
 	s := f.s
 	s.ctx = context.WithoutCancel(f.parent)
 	defer s.release()
-	if f.heavy {
+	switch {
+	case f.heavy:
 		if s.j, err = p.admit(f.key, f.path); err != nil {
 			return Entry{}, err
 		}
 		defer p.finish(s.j)
+	case s.r.staged == nil:
+		// Light work takes its slot (or its 503) before it fetches anything; an output that
+		// waits for a stage takes it only once the stage is there (hold).
+		if s.releaseLight, err = p.admitLight(s.ctx); err != nil {
+			return Entry{}, err
+		}
 	}
 	err = s.run(f.steps)
 	d := time.Since(s.started)
@@ -207,7 +214,7 @@ func (p *Pipeline) hold(s *processing) error {
 		if err := p.work(s.ctx, s.j); err != nil {
 			return err
 		}
-	} else {
+	} else if s.releaseLight == nil {
 		release, err := p.admitLight(s.ctx)
 		if err != nil {
 			return err
