@@ -146,18 +146,10 @@ func ResolveWeights(preset string, content *float64, style *[4]float64, tv *floa
 	return w, nil
 }
 
-// prepared is everything a registration writes, computed before anything is written.
-type prepared struct {
-	image         []byte
-	ext, mimeType string
-	thumb         []byte
-	targets       engine.StyleTargets
-	width, height int // of the style image the network saw
-}
-
-// prepare decodes the upload, computes its Gram targets at the style size and its thumbnail.
+// prepare decodes the upload, computes its Gram targets at the style size and its thumbnail: a
+// Record whose Style has only its Targets.
 // Errors about the image wrap the imaging sentinels, ErrTooSmall or ErrInvalidOptions.
-func prepare(ctx context.Context, tc TargetComputer, data []byte, size int, lim imaging.Limits) (*prepared, error) {
+func prepare(ctx context.Context, tc TargetComputer, data []byte, size int, lim imaging.Limits) (*Record, error) {
 	im, err := imaging.Decode(data, lim)
 	if err != nil {
 		return nil, err
@@ -200,7 +192,7 @@ func prepare(ctx context.Context, tc TargetComputer, data []byte, size int, lim 
 		return nil, err
 	}
 	ext, mt := sniffImage(data)
-	return &prepared{image: data, ext: ext, mimeType: mt, thumb: thumb, targets: targets, width: rgb.Width, height: rgb.Height}, nil
+	return &Record{Style: &Style{Targets: targets}, Image: data, ImageExt: ext, ImageType: mt, Thumb: thumb, Width: rgb.Width, Height: rgb.Height}, nil
 }
 
 // thumbnail scales the image to fit in ThumbnailSize×ThumbnailSize (never enlarging it) as JPEG.

@@ -2,75 +2,53 @@ package styles
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
-
-	"github.com/styleproxy/styleproxy/engine"
-	"github.com/styleproxy/styleproxy/internal/atomicfile"
 )
 
-// Library is the style library in a data directory (see store.go for the layout).
+// Store keeps a library's styles: a data directory on one host (Open), or a cluster's shared
+// store (package cluster keeps them in NATS JetStream). Library checks names and options and
+// computes what a registration stores; a Store keeps records and makes them visible to every
+// reader of the same backing store, in this process or another, without a restart.
 //
-// Writes (Add, Remove) stage a version directory under .tmp, fsync it, rename it into place and
-// only then replace index.json atomically (temp file, fsync, rename, fsync of the folder). A crash
-// or kill at any point therefore leaves the index naming either the old version or the new one,
-// each complete; the next writer removes what the index does not name. Writers in any process
-// serialise on an flock of DIR/styles/.lock, which readers take shared while they reload.
-//
-// Every style the index names is loaded into memory and checked (checksums of the targets and the
-// thumbnail, the image's size); a damaged one is logged and skipped, never fatal. Get, List and
-// Thumbnail answer from memory after one os.Stat of index.json: when another process has replaced
-// the index, the library reloads the entries that changed, so a style added by
-// `styleproxy styles add` is served by a running server without a restart.
-//
+// Implementations are safe for concurrent use; the *Style values they return are shared and
+// must not be modified. storetest.Run is the conformance test every Store passes.
+type Store interface {
+	// Get returns the current version of name and its thumbnail (ErrNotFound).
+	Get(name string) (*Style, []byte, error)
+	// List returns every loadable style, sorted by name.
+	List() ([]*Style, error)
+	// Image returns the current version's upload, byte for byte (ErrNotFound).
+	Image(name string) ([]byte, error)
+	// Put stores r and makes it name's current version, atomically: a reader sees the old
+	// version or the new one, each whole. Unless replace, an existing name is ErrExists. A
+	// record of the current version returns that version unchanged.
+	Put(r *Record, replace bool) (*Style, error)
+	// Remove deletes name (ErrNotFound).
+	Remove(name string) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Record is one version as a Store keeps it.
+type Record struct {
+	Style     *Style // everything, Targets included
+	Image     []byte // the upload, byte for byte
+	ImageExt  string // its file extension (".png")
+	ImageType string // its media type
+	Thumb     []byte // a JPEG at most ThumbnailSize px a side
+	// Width and Height are the style image's as the network saw it.
+	Width, Height int
+}
+
+// Library is the style library on a Store: it checks names and options, computes a
+// registration's targets and thumbnail with its TargetComputer, and hands the store the result.
 // A Library is safe for concurrent use. The *Style values it returns are shared: do not modify
 // them.
 type Library struct {
-	root string // DIR/styles
-	tc   TargetComputer
-	log  *slog.Logger
-	lk   *fileLock
-
-	// fileMu is held while this Library holds (or waits for) the file lock; it also guards
-	// damaged. Lock order: fileMu, then the file lock, then mu.
-	fileMu  sync.Mutex
-	damaged map[string]damageKey // name -> the version folder that failed to load
-
-	mu      sync.RWMutex
-	entries map[string]*entry
-	key     statKey // index.json as of entries
-}
-
-// entry is one loaded version.
-type entry struct {
-	style *Style
-	dir   string
-	meta  meta
-	thumb []byte
-}
-
-// testStep, when set (by tests), is called between the steps of a write, with the step's name:
-// "staged" (version directory written under .tmp), "renamed" (moved into place), "index-staged"
-// (the new index.json written to a temp file, not yet renamed), "indexed" (index.json replaced),
-// "collected" (old versions removed).
-var testStep func(step string)
-
-func step(name string) {
-	if testStep != nil {
-		testStep(name)
-	}
+	store Store
+	tc    TargetComputer
 }
 
 // Open opens (creating it if needed) the style library under the data directory dir. tc computes
@@ -81,46 +59,30 @@ func step(name string) {
 // index.json is reported and rebuilt from the version directories (the newest valid one of each
 // name), so Open fails only when the directory cannot be used at all.
 func Open(dir string, tc TargetComputer, log *slog.Logger) (*Library, error) {
+	ds, err := OpenDir(dir, log)
+	if err != nil {
+		return nil, err
+	}
+	return New(ds, tc), nil
+}
+
+// OpenDir opens the Store of the data directory dir, as Open does.
+func OpenDir(dir string, log *slog.Logger) (Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	root := filepath.Join(dir, "styles")
-	if err := os.MkdirAll(filepath.Join(root, tmpDir), 0o755); err != nil {
-		return nil, fmt.Errorf("styles: %w", err)
-	}
-	lk, err := openLock(root)
+	ds, err := openDir(dir, log)
 	if err != nil {
 		return nil, err
 	}
-	l := &Library{root: root, tc: tc, log: log, lk: lk, damaged: map[string]damageKey{}, entries: map[string]*entry{}}
-	if err := l.open(); err != nil {
-		lk.close()
-		return nil, err
-	}
-	return l, nil
+	return ds, nil
 }
 
-func (l *Library) open() error {
-	l.fileMu.Lock()
-	defer l.fileMu.Unlock()
-	if err := l.lk.exclusive(); err != nil {
-		return err
-	}
-	defer l.lk.unlock()
-	idx, err := l.indexForWrite()
-	if err != nil {
-		return err
-	}
-	l.collect(idx)
-	l.load(idx)
-	return nil
-}
+// New returns the library on store; tc as for Open.
+func New(store Store, tc TargetComputer) *Library { return &Library{store: store, tc: tc} }
 
-// Close releases the library's lock file. The Library must not be used afterwards.
-func (l *Library) Close() error { return l.lk.close() }
-
-// Dir is the folder holding the library (DIR/styles).
-func (l *Library) Dir() string { return l.root }
+// Close closes the store. The Library must not be used afterwards.
+func (l *Library) Close() error { return l.store.Close() }
 
 // CheckName returns an error wrapping ErrInvalidName, quoting the name, unless name can be a
 // style's: the library's methods check it, and so may a caller that wants to refuse a bad name
@@ -140,319 +102,43 @@ func notFound(name string) error { return fmt.Errorf("%w: %q", ErrNotFound, name
 // Get returns the current version of the style called name, with its targets. Errors:
 // ErrNotFound, ErrInvalidName.
 func (l *Library) Get(name string) (*Style, error) {
-	e, err := l.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	return e.style, nil
-}
-
-func (l *Library) lookup(name string) (*entry, error) {
-	if err := CheckName(name); err != nil {
-		return nil, err
-	}
-	if err := l.refresh(); err != nil {
-		return nil, err
-	}
-	l.mu.RLock()
-	e := l.entries[name]
-	l.mu.RUnlock()
-	if e == nil {
-		return nil, notFound(name)
-	}
-	return e, nil
+	s, _, err := l.GetThumbnail(name)
+	return s, err
 }
 
 // List returns every loadable style, sorted by name.
-func (l *Library) List() ([]*Style, error) {
-	if err := l.refresh(); err != nil {
-		return nil, err
-	}
-	l.mu.RLock()
-	out := make([]*Style, 0, len(l.entries))
-	for _, e := range l.entries {
-		out = append(out, e.style)
-	}
-	l.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
+func (l *Library) List() ([]*Style, error) { return l.store.List() }
 
 // Thumbnail returns the current version's thumbnail, a JPEG at most ThumbnailSize pixels a side.
 // The slice is shared: do not modify it.
 func (l *Library) Thumbnail(name string) ([]byte, error) {
-	e, err := l.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	return e.thumb, nil
+	_, th, err := l.GetThumbnail(name)
+	return th, err
 }
 
 // GetThumbnail returns the current style and its thumbnail, both of the same version (for an
 // HTTP response whose ETag is the version). The slice is shared: do not modify it.
 func (l *Library) GetThumbnail(name string) (*Style, []byte, error) {
-	e, err := l.lookup(name)
-	if err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, nil, err
 	}
-	return e.style, e.thumb, nil
+	return l.store.Get(name)
 }
 
 // Image returns the current version's original upload, byte for byte.
 func (l *Library) Image(name string) ([]byte, error) {
-	for attempt := 0; ; attempt++ {
-		e, err := l.lookup(name)
-		if err != nil {
-			return nil, err
-		}
-		b, err := os.ReadFile(filepath.Join(e.dir, e.meta.Image))
-		if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
-			// Replaced or removed since the lookup: the index has moved on, look again.
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("styles: %s: %w", name, err)
-		}
-		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != e.meta.ImageSHA256 {
-			return nil, fmt.Errorf("styles: %s: stored image is damaged (checksum mismatch)", name)
-		}
-		return b, nil
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
+	return l.store.Image(name)
 }
 
-// refresh reloads the index and the entries that changed when index.json is not the file the
-// entries came from. The common case costs one os.Stat.
-func (l *Library) refresh() error {
-	key, err := statIndex(l.root)
-	if err != nil {
-		return fmt.Errorf("styles: %w", err)
-	}
-	if l.current(key) {
-		return nil
-	}
-	l.fileMu.Lock()
-	defer l.fileMu.Unlock()
-	if err := l.lk.shared(); err != nil {
+// Remove deletes the style called name. Errors: ErrNotFound, ErrInvalidName.
+func (l *Library) Remove(name string) error {
+	if err := CheckName(name); err != nil {
 		return err
 	}
-	defer l.lk.unlock()
-	if key, err = statIndex(l.root); err != nil {
-		return fmt.Errorf("styles: %w", err)
-	}
-	if l.current(key) { // another goroutine reloaded meanwhile
-		return nil
-	}
-	idx, _, err := readIndex(l.root)
-	if err != nil {
-		// Only a damaged disk gets here (the index is replaced atomically); the next writer or
-		// Open rebuilds it. Keep serving what was loaded, and report once per state of the file.
-		l.log.Error("styles: cannot read the index; keeping the styles loaded before", "error", err.Error())
-		l.mu.Lock()
-		l.key = key
-		l.mu.Unlock()
-		return nil
-	}
-	l.load(idx)
-	return nil
-}
-
-func (l *Library) current(key statKey) bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return key == l.key
-}
-
-// load makes idx the library's contents, reading from disk the versions not already loaded.
-// The file lock (shared or exclusive) and fileMu must be held.
-func (l *Library) load(idx map[string]string) {
-	key, err := statIndex(l.root)
-	if err != nil {
-		l.log.Error("styles: stat index", "error", err.Error())
-	}
-	l.mu.RLock()
-	old := l.entries
-	l.mu.RUnlock()
-	next := make(map[string]*entry, len(idx))
-	for name, version := range idx {
-		if e := old[name]; e != nil && e.style.Version == version {
-			next[name] = e
-			continue
-		}
-		dk := l.damageKey(name, version)
-		if l.damaged[name] == dk {
-			continue // reported already, and not rewritten since
-		}
-		e, err := l.loadEntry(name, version)
-		if err != nil {
-			l.log.Error("styles: skipping damaged style", "name", name, "version", version, "error", err.Error())
-			l.damaged[name] = dk
-			continue
-		}
-		delete(l.damaged, name)
-		next[name] = e
-	}
-	for name, dk := range l.damaged {
-		if idx[name] != dk.version {
-			delete(l.damaged, name)
-		}
-	}
-	l.mu.Lock()
-	l.entries, l.key = next, key
-	l.mu.Unlock()
-}
-
-// damageKey identifies a version folder that failed to load: it is tried again (and reported
-// again) only once the index names another version or the folder is replaced, as a writer does
-// when it registers the same version anew.
-type damageKey struct {
-	version string
-	ino     uint64
-}
-
-func (l *Library) damageKey(name, version string) damageKey {
-	k := damageKey{version: version}
-	if fi, err := os.Stat(filepath.Join(l.root, name, version)); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			k.ino = uint64(st.Ino) //nolint:unconvert // not uint64 everywhere
-		}
-	}
-	return k
-}
-
-// loadEntry reads and checks one version directory.
-func (l *Library) loadEntry(name, version string) (*entry, error) {
-	dir := filepath.Join(l.root, name, version)
-	mb, err := os.ReadFile(filepath.Join(dir, metaFile))
-	if err != nil {
-		return nil, err
-	}
-	var m meta
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", metaFile, err)
-	}
-	switch {
-	case m.Format != storeFormat:
-		return nil, fmt.Errorf("%s: format %d, want %d", metaFile, m.Format, storeFormat)
-	case m.Name != name || m.Version != version:
-		return nil, fmt.Errorf("%s: describes %s/%s", metaFile, m.Name, m.Version)
-	case !strings.HasPrefix(m.Image, "image.") || filepath.Base(m.Image) != m.Image:
-		return nil, fmt.Errorf("%s: bad image file name %q", metaFile, m.Image)
-	}
-	tb, err := os.ReadFile(filepath.Join(dir, targetsFile))
-	if err != nil {
-		return nil, err
-	}
-	targets, err := decodeTargets(tb)
-	if err != nil {
-		return nil, err
-	}
-	thumb, err := os.ReadFile(filepath.Join(dir, thumbFile))
-	if err != nil {
-		return nil, err
-	}
-	if sum := sha256.Sum256(thumb); hex.EncodeToString(sum[:]) != m.ThumbSHA256 {
-		return nil, fmt.Errorf("%s: checksum mismatch", thumbFile)
-	}
-	fi, err := os.Stat(filepath.Join(dir, m.Image))
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() != m.ImageBytes {
-		return nil, fmt.Errorf("%s: %d bytes, want %d", m.Image, fi.Size(), m.ImageBytes)
-	}
-	if m.Engine != engine.Version {
-		l.log.Warn("styles: style registered with another engine version; re-register it to recompute its targets",
-			"name", name, "registered_with", m.Engine, "engine", engine.Version)
-	}
-	s := &Style{Name: m.Name, Version: m.Version, StyleSize: m.StyleSize, Preset: m.Preset, Weights: m.Weights,
-		Created: m.Created, Targets: targets}
-	return &entry{style: s, dir: dir, meta: m, thumb: thumb}, nil
-}
-
-// indexForWrite reads the index for a writer (the file lock held exclusively). A missing index
-// with version directories present, or a damaged one, is rebuilt from the directories and written.
-func (l *Library) indexForWrite() (map[string]string, error) {
-	idx, exists, err := readIndex(l.root)
-	if err == nil && exists {
-		return idx, nil
-	}
-	if err != nil && !errors.Is(err, errBadIndex) {
-		return nil, fmt.Errorf("styles: %w", err)
-	}
-	if err != nil {
-		l.log.Error("styles: rebuilding the index from the style folders", "error", err.Error())
-	}
-	idx = l.scan()
-	if len(idx) > 0 {
-		l.log.Warn("styles: index rebuilt from the style folders", "styles", len(idx))
-	}
-	if err := writeIndex(l.root, idx); err != nil {
-		return nil, err
-	}
-	return idx, nil
-}
-
-// scan finds, for each name, the most recently created valid version directory.
-func (l *Library) scan() map[string]string {
-	idx := map[string]string{}
-	names, _ := os.ReadDir(l.root)
-	for _, n := range names {
-		if !n.IsDir() || !NamePattern.MatchString(n.Name()) {
-			continue
-		}
-		versions, _ := os.ReadDir(filepath.Join(l.root, n.Name()))
-		var best time.Time
-		for _, v := range versions {
-			if !v.IsDir() || !versionPattern.MatchString(v.Name()) {
-				continue
-			}
-			e, err := l.loadEntry(n.Name(), v.Name())
-			if err != nil {
-				l.log.Error("styles: skipping damaged style", "name", n.Name(), "version", v.Name(), "error", err.Error())
-				continue
-			}
-			if _, ok := idx[n.Name()]; !ok || e.style.Created.After(best) {
-				idx[n.Name()], best = v.Name(), e.style.Created
-			}
-		}
-	}
-	return idx
-}
-
-// collect removes what the index does not name: staging folders, old versions, removed styles.
-// The file lock must be held exclusively.
-func (l *Library) collect(idx map[string]string) {
-	remove := func(p string) {
-		if err := os.RemoveAll(p); err != nil {
-			l.log.Warn("styles: cannot remove leftover", "path", p, "error", err.Error())
-		}
-	}
-	if tmps, err := os.ReadDir(filepath.Join(l.root, tmpDir)); err == nil {
-		for _, t := range tmps {
-			remove(filepath.Join(l.root, tmpDir, t.Name()))
-		}
-	}
-	names, _ := os.ReadDir(l.root)
-	for _, n := range names {
-		if atomicfile.IsTemp(n.Name(), indexFile) {
-			remove(filepath.Join(l.root, n.Name())) // an index write that never got renamed
-			continue
-		}
-		if !n.IsDir() || !NamePattern.MatchString(n.Name()) {
-			continue
-		}
-		cur, ok := idx[n.Name()]
-		if !ok {
-			remove(filepath.Join(l.root, n.Name()))
-			continue
-		}
-		versions, _ := os.ReadDir(filepath.Join(l.root, n.Name()))
-		for _, v := range versions {
-			if v.Name() != cur && versionPattern.MatchString(v.Name()) {
-				remove(filepath.Join(l.root, n.Name(), v.Name()))
-			}
-		}
-	}
+	return l.store.Remove(name)
 }
 
 // Add registers image under name: it decodes the image, scales it to the style size, computes its
@@ -480,180 +166,15 @@ func (l *Library) Add(ctx context.Context, name string, image []byte, o AddOptio
 			return nil, fmt.Errorf("%w: %q", ErrExists, name)
 		}
 	}
-	p, err := prepare(ctx, l.tc, image, s.size, o.Limits)
+	r, err := prepare(ctx, l.tc, image, s.size, o.Limits)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return l.commit(name, computeVersion(image, s.size, s.preset, s.weights), s, p, o.Replace)
-}
-
-func (l *Library) commit(name, version string, s settings, p *prepared, replace bool) (*Style, error) {
-	l.fileMu.Lock()
-	defer l.fileMu.Unlock()
-	if err := l.lk.exclusive(); err != nil {
-		return nil, err
-	}
-	defer l.lk.unlock()
-	idx, err := l.indexForWrite()
-	if err != nil {
-		return nil, err
-	}
-	cur, exists := idx[name]
-	if exists && !replace {
-		l.load(idx)
-		return nil, fmt.Errorf("%w: %q", ErrExists, name)
-	}
-	if exists && cur == version {
-		// The same image and settings as the current version: nothing to write, unless what is
-		// on disk is damaged (checked there, not in memory), in which case it is written anew.
-		if _, err := l.loadEntry(name, version); err == nil {
-			l.load(idx)
-			if e := l.loaded(name); e != nil && e.style.Version == version {
-				return e.style, nil
-			}
-		}
-	}
-
-	targets, err := encodeTargets(p.targets)
-	if err != nil {
-		return nil, err
-	}
-	imgSum, thumbSum := sha256.Sum256(p.image), sha256.Sum256(p.thumb)
-	m := meta{
-		Format: storeFormat, Name: name, Version: version, Engine: engine.Version,
-		StyleSize: s.size, Preset: s.preset, Weights: s.weights, Created: time.Now().UTC(),
-		Image: "image" + p.ext, ImageType: p.mimeType, ImageBytes: int64(len(p.image)),
-		ImageSHA256: hex.EncodeToString(imgSum[:]), Width: p.width, Height: p.height,
-		ThumbSHA256: hex.EncodeToString(thumbSum[:]),
-	}
-	mb, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-
-	// 1. Stage the version directory, every file fsynced, meta.json last.
-	tmpRoot := filepath.Join(l.root, tmpDir)
-	if err := os.MkdirAll(tmpRoot, 0o755); err != nil {
-		return nil, fmt.Errorf("styles: %w", err)
-	}
-	stage, err := os.MkdirTemp(tmpRoot, name+"-"+version+"-")
-	if err != nil {
-		return nil, fmt.Errorf("styles: %w", err)
-	}
-	defer os.RemoveAll(stage) // nothing left there once renamed
-	// MkdirTemp makes the folder private; the library's files are as readable as its folders.
-	if err := os.Chmod(stage, 0o755); err != nil {
-		return nil, fmt.Errorf("styles: %w", err)
-	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{m.Image, p.image}, {targetsFile, targets}, {thumbFile, p.thumb}, {metaFile, append(mb, '\n')}} {
-		if err := writeFileSync(filepath.Join(stage, f.name), f.data); err != nil {
-			return nil, fmt.Errorf("styles: write %s: %w", f.name, err)
-		}
-	}
-	if err := syncDir(stage); err != nil {
-		return nil, err
-	}
-	step("staged")
-
-	// 2. Move it into place.
-	nameDir := filepath.Join(l.root, name)
-	if err := os.Mkdir(nameDir, 0o755); err == nil {
-		if err := syncDir(l.root); err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("styles: %w", err)
-	}
-	vdir := filepath.Join(nameDir, version)
-	if err := os.RemoveAll(vdir); err != nil { // an unindexed or damaged copy of this version
-		return nil, fmt.Errorf("styles: %w", err)
-	}
-	if err := os.Rename(stage, vdir); err != nil {
-		return nil, fmt.Errorf("styles: %w", err)
-	}
-	if err := syncDir(nameDir); err != nil {
-		return nil, err
-	}
-	if err := syncDir(tmpRoot); err != nil {
-		return nil, err
-	}
-	step("renamed")
-
-	// 3. Point the index at it: from here on every reader sees the new version.
-	idx[name] = version
-	if err := writeIndex(l.root, idx); err != nil {
-		return nil, err
-	}
-	step("indexed")
-
-	// 4. Remove the version it replaces.
-	l.collectName(name, version)
-	step("collected")
-
-	delete(l.damaged, name)
-	l.load(idx)
-	e := l.loaded(name)
-	if e == nil || e.style.Version != version {
-		return nil, fmt.Errorf("styles: %s: the version just written does not load back", name)
-	}
-	return e.style, nil
-}
-
-// collectName removes name's versions other than keep.
-func (l *Library) collectName(name, keep string) {
-	dir := filepath.Join(l.root, name)
-	versions, _ := os.ReadDir(dir)
-	for _, v := range versions {
-		if v.Name() != keep && versionPattern.MatchString(v.Name()) {
-			if err := os.RemoveAll(filepath.Join(dir, v.Name())); err != nil {
-				l.log.Warn("styles: cannot remove old version", "name", name, "version", v.Name(), "error", err.Error())
-			}
-		}
-	}
-}
-
-func (l *Library) loaded(name string) *entry {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.entries[name]
-}
-
-// Remove deletes the style called name. Errors: ErrNotFound, ErrInvalidName.
-func (l *Library) Remove(name string) error {
-	if err := CheckName(name); err != nil {
-		return err
-	}
-	l.fileMu.Lock()
-	defer l.fileMu.Unlock()
-	if err := l.lk.exclusive(); err != nil {
-		return err
-	}
-	defer l.lk.unlock()
-	idx, err := l.indexForWrite()
-	if err != nil {
-		return err
-	}
-	if _, ok := idx[name]; !ok {
-		l.load(idx)
-		return notFound(name)
-	}
-	delete(idx, name)
-	if err := writeIndex(l.root, idx); err != nil {
-		return err
-	}
-	step("indexed")
-	if err := os.RemoveAll(filepath.Join(l.root, name)); err != nil {
-		l.log.Warn("styles: cannot remove style folder", "name", name, "error", err.Error())
-	} else if err := syncDir(l.root); err != nil {
-		l.log.Warn("styles: fsync", "error", err.Error())
-	}
-	step("collected")
-	l.load(idx)
-	return nil
+	r.Style.Name, r.Style.Version = name, computeVersion(image, s.size, s.preset, s.weights)
+	r.Style.StyleSize, r.Style.Preset, r.Style.Weights = s.size, s.preset, s.weights
+	r.Style.Created = time.Now().UTC()
+	return l.store.Put(r, o.Replace)
 }

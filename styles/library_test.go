@@ -27,7 +27,7 @@ func TestAddGetList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "starry" || !versionPattern.MatchString(s.Version) || s.StyleSize != 64 || s.Preset != DefaultPreset ||
+	if s.Name != "starry" || !VersionPattern.MatchString(s.Version) || s.StyleSize != 64 || s.Preset != DefaultPreset ||
 		s.Weights != engine.Presets[DefaultPreset] || s.Created.Before(before.Add(-time.Second)) || s.Created.After(time.Now()) {
 		t.Errorf("Add returned %+v", s)
 	}

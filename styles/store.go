@@ -28,7 +28,7 @@ import (
 //	DIR/styles/.tmp/                   version directories being written
 //	DIR/styles/<name>/<version>/       one registered version, never modified once in place:
 //	    meta.json                      name, version, settings, sizes and checksums
-//	    targets.bin                    the Gram targets (see encodeTargets)
+//	    targets.bin                    the Gram targets (see EncodeTargets)
 //	    thumb.jpg                      gallery thumbnail, at most ThumbnailSize px a side
 //	    image.<ext>                    the upload, byte for byte
 //
@@ -45,8 +45,8 @@ const (
 	storeFormat = 1
 )
 
-// versionPattern is what Version strings look like (and so version directory names).
-var versionPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
+// VersionPattern is what Version strings look like (and so version directory names).
+var VersionPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // computeVersion is the content hash that names a version: the image bytes and every setting that
 // changes the stored targets or how a request uses them, plus the engine's numerics version.
@@ -90,7 +90,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // maxGramChannels bounds C when reading, so a damaged header cannot ask for gigabytes.
 const maxGramChannels = 4096
 
-func encodeTargets(st engine.StyleTargets) ([]byte, error) {
+// EncodeTargets is the targets.bin form of st, for any Store that keeps styles as bytes.
+func EncodeTargets(st engine.StyleTargets) ([]byte, error) {
 	n := len(targetsMagic) + 4 + 4*len(st) + 4
 	for i, g := range st {
 		if g.C <= 0 || g.C > maxGramChannels || len(g.Data) != g.C*g.C {
@@ -112,7 +113,8 @@ func encodeTargets(st engine.StyleTargets) ([]byte, error) {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
-func decodeTargets(b []byte) (engine.StyleTargets, error) {
+// DecodeTargets checks and reads what EncodeTargets wrote.
+func DecodeTargets(b []byte) (engine.StyleTargets, error) {
 	var st engine.StyleTargets
 	fail := func(format string, args ...any) (engine.StyleTargets, error) {
 		return st, fmt.Errorf("targets: "+format, args...)
@@ -188,7 +190,7 @@ func readIndex(root string) (idx map[string]string, exists bool, err error) {
 		x.Styles = map[string]string{}
 	}
 	for name, v := range x.Styles {
-		if !NamePattern.MatchString(name) || !versionPattern.MatchString(v) {
+		if !NamePattern.MatchString(name) || !VersionPattern.MatchString(v) {
 			return nil, true, fmt.Errorf("%w: %s: bad entry %q: %q", errBadIndex, indexFile, name, v)
 		}
 	}
