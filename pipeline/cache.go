@@ -37,19 +37,30 @@ type CacheConfig struct {
 	// DiskBytes is the disk tier's budget (0 = unbounded); least recently used files (by their
 	// modification time, which a hit refreshes) are removed beyond it.
 	DiskBytes int64
+	// Shared is a tier outside the process that several replicas share (the cluster's result
+	// store), looked up after the local tiers and written through; nil for none.
+	Shared SharedTier
+}
+
+// SharedTier is a cache tier that other processes read and write too. It bounds itself (a byte
+// budget or an age) and may lose entries; reads of a damaged or unreachable entry are misses.
+type SharedTier interface {
+	Get(key string) (Entry, bool)
+	Put(key string, e Entry) error
 }
 
 // Cache is a two-tier cache of responses keyed by the pipeline's cache keys (hex SHA-256): L1 in
 // memory and L2 on disk, each bounded by a byte budget with least-recently-used eviction. A disk hit is copied into memory. Safe for concurrent use.
 type Cache struct {
-	mem  *memTier
-	disk *diskTier
+	mem    *memTier
+	disk   *diskTier
+	shared SharedTier
 }
 
 // NewCache makes a cache; with a Dir it reads the folder's index (and removes leftovers of
 // interrupted writes).
 func NewCache(cfg CacheConfig) (*Cache, error) {
-	c := &Cache{}
+	c := &Cache{shared: cfg.Shared}
 	if cfg.MemBytes > 0 {
 		c.mem = newMemTier(cfg.MemBytes)
 	}
@@ -67,6 +78,7 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 const (
 	TierMemory = "memory"
 	TierDisk   = "disk"
+	TierShared = "shared"
 )
 
 // Get returns the entry for key and the tier that had it ("" on a miss).
@@ -96,17 +108,37 @@ func (c *Cache) get(key string) (Entry, string, bool, []string) {
 			return e, TierDisk, true, looked
 		}
 	}
+	if c.shared != nil {
+		looked = append(looked, TierShared)
+		if e, ok := c.shared.Get(key); ok {
+			c.putLocal(key, e)
+			return e, TierShared, true, looked
+		}
+	}
 	return Entry{}, "", false, looked
 }
 
-// Put stores the entry in every tier. A disk write failure is returned (the memory tier has
-// the entry all the same).
+// Put stores the entry in every tier. A disk or shared write failure is returned (the memory
+// tier has the entry all the same).
 func (c *Cache) Put(key string, e Entry) error {
 	if c == nil {
 		return nil
 	}
 	if !validKey(key) {
 		return fmt.Errorf("plugin: cache key %q is not 64 hex digits", key)
+	}
+	err := c.putLocal(key, e)
+	if c.shared != nil {
+		err = errors.Join(err, c.shared.Put(key, e))
+	}
+	return err
+}
+
+// putLocal stores the entry in the memory and disk tiers: what the shared tier gave, or what a
+// remote worker stored there already.
+func (c *Cache) putLocal(key string, e Entry) error {
+	if c == nil || !validKey(key) {
+		return nil
 	}
 	if c.mem != nil {
 		c.mem.put(key, e)

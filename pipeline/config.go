@@ -77,6 +77,9 @@ type Config struct {
 
 	// Cache stores responses (nil: no caching).
 	Cache *Cache
+	// Offload, if set, computes staged filters' heavy stages elsewhere (a cluster's workers)
+	// instead of on this process's Workers.
+	Offload Offloader
 
 	// Workers is how many heavy computations (those with a heavy filter) run at once.
 	Workers int

@@ -31,6 +31,11 @@ type processing struct {
 	// right for this request but not for its key.
 	cacheable bool
 	out       Entry
+	// key is the flight's cache key; stageInput the stage's input for an Offloader, and remote
+	// whether out came from one (which stored it in the shared tier already).
+	key        string
+	stageInput []byte
+	remote     bool
 }
 
 // stageInput is the source scaled for a staged filter's heavy part: to w x h with fit (and
@@ -161,8 +166,11 @@ func awaitStage(s *processing) error {
 	e, ok := s.p.lookup(key)
 	if !ok {
 		st := s.p.newProcessing(r)
-		st.data, st.info, st.stage, st.cacheable = s.data, s.info, in, s.cacheable
+		st.data, st.info, st.stage, st.cacheable, st.key = s.data, s.info, in, s.cacheable, key
 		f := &flight{key: key, path: r.path, id: r.id, heavy: true, parent: r.parent, steps: stageSteps, s: st}
+		if s.p.cfg.Offload != nil {
+			f.heavy, f.steps = false, remoteStageSteps
+		}
 		if e, err = s.p.join(s.ctx, f); err != nil {
 			return err
 		}

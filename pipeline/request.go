@@ -39,6 +39,7 @@ type request struct {
 type active struct {
 	f plugin.Filter
 	o plugin.Options
+	q url.Values // the filter's own parameters, for a worker to parse again
 }
 
 // prepare parses and checks the request, versions the source and computes the cache key.
@@ -144,7 +145,7 @@ func (p *Pipeline) parseFilters(ctx context.Context, r *request, q url.Values) e
 		if t, ok := o.(plugin.Tagged); ok {
 			r.purgeKeys = append(r.purgeKeys, t.PurgeKeys()...)
 		}
-		r.filters = append(r.filters, active{f, o})
+		r.filters = append(r.filters, active{f, o, sub})
 	}
 	return nil
 }

@@ -198,7 +198,11 @@ func (p *Pipeline) run(f *flight) (e Entry, err error) {
 		return Entry{}, err
 	}
 	if s.cacheable {
-		if err := p.cfg.Cache.Put(f.key, s.out); err != nil {
+		put := p.cfg.Cache.Put
+		if s.remote {
+			put = p.cfg.Cache.putLocal
+		}
+		if err := put(f.key, s.out); err != nil {
 			p.cfg.Logger.Warn("caching an image failed", "id", f.id, "path", f.path, "key", f.key[:16], "error", err.Error())
 		}
 	}
