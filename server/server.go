@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/styleproxy/styleproxy/cluster"
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/filters/style"
 	"github.com/styleproxy/styleproxy/pipeline"
@@ -70,6 +71,12 @@ type Config struct {
 	MaxUploadMB    int    `name:"max-upload-mb" help:"largest style upload in MB"`
 	MaxUploadMP    int    `name:"max-upload-mp" help:"largest style upload in megapixels"`
 
+	NATS          string        `name:"nats" placeholder:"URL" help:"scale out on this NATS JetStream cluster: style library, shared result tier and work queue (tls:// for TLS; unset = one host)"`
+	NATSCreds     string        `name:"nats-creds" placeholder:"FILE" help:"NATS credentials file (user JWT and seed)"`
+	NATSReplicas  int           `name:"nats-replicas" help:"copies JetStream keeps of each bucket and stream it creates (3 on a three-node cluster)"`
+	NATSResultTTL time.Duration `name:"nats-result-ttl" help:"how long the shared result tier keeps a result (0 = until --nats-result-mb is full)"`
+	NATSResultMB  int           `name:"nats-result-mb" help:"the shared result tier's budget in MB (0 = unbounded); when full, results are served but not shared until the TTL frees room"`
+
 	Logger *slog.Logger `kong:"-"`
 }
 
@@ -90,7 +97,7 @@ func DefaultConfig() Config {
 		OriginTTL:  time.Minute,
 		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: p.CacheControl,
 		CacheControlUnpinned: p.CacheControlUnpinned,
-		MaxUploadMB:          20, MaxUploadMP: 40,
+		MaxUploadMB:          20, MaxUploadMP: 40, NATSReplicas: 1, NATSResultTTL: 24 * time.Hour,
 	}
 }
 
@@ -178,6 +185,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *metrics
+	cluster  *cluster.Conn // nil without --nats
 }
 
 // New opens everything the configuration names. Errors say which setting is wrong.
@@ -210,9 +218,9 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
-	lib, err := styles.Open(cfg.DataDir, eng, log)
+	cl, lib, err := openLibrary(cfg, eng, log)
 	if err != nil {
-		return nil, fmt.Errorf("--data: %w", err)
+		return nil, err
 	}
 	m := newMetrics()
 	sc := cfg.styleConfig(eng.OnCUDA())
@@ -245,12 +253,18 @@ func New(cfg Config) (*Server, error) {
 	if cacheDir == "" {
 		cacheDir = filepath.Join(cfg.DataDir, "cache")
 	}
+	cc := pipeline.CacheConfig{MemBytes: int64(cfg.CacheMemMB) << 20}
+	if cfg.CacheDiskMB > 0 {
+		cc.Dir, cc.DiskBytes = cacheDir, int64(cfg.CacheDiskMB)<<20
+	}
+	if cl != nil {
+		if cc.Shared, err = openResults(cfg, cl); err != nil {
+			return nil, err
+		}
+	}
 	var cache *pipeline.Cache
-	if cfg.CacheMemMB > 0 || cfg.CacheDiskMB > 0 {
-		cache, err = pipeline.NewCache(pipeline.CacheConfig{
-			MemBytes: int64(cfg.CacheMemMB) << 20, Dir: cacheDir, DiskBytes: int64(cfg.CacheDiskMB) << 20,
-		})
-		if err != nil {
+	if cc.MemBytes > 0 || cc.Dir != "" || cc.Shared != nil {
+		if cache, err = pipeline.NewCache(cc); err != nil {
 			return nil, fmt.Errorf("--cache-dir: %w", err)
 		}
 	}
@@ -261,7 +275,7 @@ func New(cfg Config) (*Server, error) {
 		admin = newEcho(cfg, log, m)
 	}
 
-	s := &Server{Echo: e, Admin: admin, Library: lib, Engine: eng, Weights: ck, style: styleFilter, cfg: cfg, log: log, metrics: m}
+	s := &Server{Echo: e, Admin: admin, Library: lib, Engine: eng, Weights: ck, style: styleFilter, cfg: cfg, log: log, metrics: m, cluster: cl}
 	pc := cfg.pipelineConfig()
 	pc.Source = source
 	pc.Filters = filters(styleFilter)
@@ -326,6 +340,11 @@ func (s *Server) readyz(c echo.Context) error {
 			"error":  fmt.Sprintf("warming up: %d work shapes left to compile", len(warming)),
 			"status": http.StatusServiceUnavailable, "warming": warming,
 		})
+	}
+	if s.cluster != nil {
+		if err := s.cluster.Healthy(); err != nil {
+			return pipeline.WriteError(c, http.StatusServiceUnavailable, err.Error())
+		}
 	}
 	if _, err := s.Library.List(); err != nil {
 		return pipeline.WriteError(c, http.StatusServiceUnavailable, "style library unavailable: "+err.Error())

@@ -24,9 +24,36 @@ import (
 // stylesMaxImageBytes bounds the image file `styles add` reads.
 const stylesMaxImageBytes = 256 << 20
 
-// DataFlag is the style library's folder, shared by the styles commands.
+// DataFlag is where the style library is, shared by the styles commands: the data folder, or
+// a cluster's JetStream with --nats.
 type DataFlag struct {
-	Data string `default:"./data" help:"data folder holding the style library (the one styleproxy serve uses)"`
+	Data      string `default:"./data" help:"data folder holding the style library (the one styleproxy serve uses)"`
+	NATS      string `name:"nats" placeholder:"URL" help:"use the style library in this NATS JetStream cluster instead of --data (the one serve --nats uses)"`
+	NATSCreds string `name:"nats-creds" placeholder:"FILE" help:"NATS credentials file (user JWT and seed)"`
+}
+
+// open opens the library; tc as for styles.Open.
+func (d DataFlag) open(tc styles.TargetComputer) (*styles.Library, error) {
+	if d.NATS == "" {
+		return styles.Open(d.Data, tc, stylesLogger())
+	}
+	cl, store, err := server.OpenClusterStyles(server.ClusterConfig{URL: d.NATS, Creds: d.NATSCreds}, "styleproxy styles", stylesLogger())
+	if err != nil {
+		return nil, err
+	}
+	return styles.New(closing{store, cl.Close}, tc), nil
+}
+
+// closing is a store that also closes its connection.
+type closing struct {
+	styles.Store
+	after func()
+}
+
+func (c closing) Close() error {
+	err := c.Store.Close()
+	c.after()
+	return err
 }
 
 type stylesAddCmd struct {
@@ -69,7 +96,7 @@ func (c *stylesAddCmd) Run(io *stdio) error {
 		e, _, err := server.OpenEngine(c.Weights, c.Backend)
 		return e, engineInputError(err, c.Weights)
 	}}
-	lib, err := styles.Open(c.Data, tc, stylesLogger())
+	lib, err := c.open(tc)
 	if err != nil {
 		return err
 	}
@@ -95,8 +122,8 @@ type stylesListCmd struct {
 func (c *stylesListCmd) Run(io *stdio) error {
 	var list []*styles.Style
 	// A data folder without a library lists nothing, and is not created for that.
-	if _, err := os.Stat(filepath.Join(c.Data, "styles")); err == nil {
-		lib, err := styles.Open(c.Data, nil, stylesLogger())
+	if _, err := os.Stat(filepath.Join(c.Data, "styles")); err == nil || c.NATS != "" {
+		lib, err := c.open(nil)
 		if err != nil {
 			return err
 		}
@@ -135,10 +162,10 @@ func (c *stylesRmCmd) Run(io *stdio) error {
 	if err := styles.CheckName(c.Name); err != nil {
 		return badInput("%v", err)
 	}
-	if _, err := os.Stat(filepath.Join(c.Data, "styles")); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(c.Data, "styles")); errors.Is(err, fs.ErrNotExist) && c.NATS == "" {
 		return badInput("%v: %q (no style library in %s)", styles.ErrNotFound, c.Name, c.Data)
 	}
-	lib, err := styles.Open(c.Data, nil, stylesLogger())
+	lib, err := c.open(nil)
 	if err != nil {
 		return err
 	}
