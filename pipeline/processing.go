@@ -281,11 +281,16 @@ func runStage(s *processing) error {
 }
 
 // encodeStage stores the intermediate losslessly.
-func encodeStage(s *processing) error {
-	body, err := s.img.Encode(imaging.PNG, 0)
+func encodeStage(s *processing) (err error) {
+	s.out, err = stageEntry(s.img)
+	return err
+}
+
+// stageEntry is how a stage's result is stored, here or on a worker: PNG, lossless.
+func stageEntry(img *imaging.Image) (Entry, error) {
+	body, err := img.Encode(imaging.PNG, 0)
 	if err != nil {
-		return err
+		return Entry{}, err
 	}
-	s.out = Entry{ContentType: imaging.PNG.MIMEType(), Body: body}
-	return nil
+	return Entry{ContentType: imaging.PNG.MIMEType(), Body: body}, nil
 }

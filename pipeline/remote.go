@@ -34,9 +34,9 @@ type StageJob struct {
 	Input    []byte // the stage's input, PNG
 }
 
-// remoteStageSteps make a stage's input and hand it to the Offloader: the light slot is held
-// while decoding and scaling only.
-var remoteStageSteps = []step{holdSlot, decodeSource, resizeForStage, encodeStageInput, offloadStage}
+// remoteStageSteps are stageSteps with the Stage handed to the Offloader: the light slot is
+// held while decoding and scaling only.
+var remoteStageSteps = []step{holdSlot, decodeSource, rotateImage, resizeForStage, encodeStageInput, offloadStage}
 
 func encodeStageInput(s *processing) error {
 	body, err := s.img.Encode(imaging.PNG, 0)
@@ -92,11 +92,7 @@ func RunStage(ctx context.Context, filters []plugin.Filter, job StageJob, progre
 	if out != img {
 		defer out.Close()
 	}
-	body, err := out.Encode(imaging.PNG, 0)
-	if err != nil {
-		return Entry{}, err
-	}
-	return Entry{ContentType: imaging.PNG.MIMEType(), Body: body}, nil
+	return stageEntry(out)
 }
 
 // stagedOptions parses the job's parameters into the options whose StageKey the job names.

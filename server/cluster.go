@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -9,6 +10,29 @@ import (
 	"github.com/styleproxy/styleproxy/cluster"
 	"github.com/styleproxy/styleproxy/styles"
 )
+
+// clusterProblems checks the --nats flags.
+func (c *Config) clusterProblems() []error {
+	var errs []error
+	if c.NATS == "" && c.NATSCreds != "" {
+		errs = append(errs, errors.New("--nats-creds: give --nats too"))
+	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		errs = append(errs, fmt.Errorf("--nats-replicas: must be from 1 to 5 (JetStream's limit), got %d", c.NATSReplicas))
+	}
+	if c.NATSResultTTL < 0 || c.NATSResultMB < 0 {
+		errs = append(errs, errors.New("--nats-result-ttl, --nats-result-mb: must be 0 or more"))
+	}
+	return errs
+}
+
+// Close closes the style library and the connection to the cluster (Run does at its end).
+func (s *Server) Close() {
+	s.Library.Close()
+	if s.cluster != nil {
+		s.cluster.Close()
+	}
+}
 
 // openTimeout bounds connecting to NATS and loading the style library from it at start.
 const openTimeout = 30 * time.Second

@@ -152,6 +152,7 @@ func (c *Config) Validate() error {
 	} else if st, err := os.Stat(c.Source); err != nil || !st.IsDir() {
 		bad("source", "%q is not a folder", c.Source)
 	}
+	errs = append(errs, c.clusterProblems()...)
 	if c.SigningKey != "" && c.SigningKeyFile != "" {
 		bad("signing-key-file", "give the signing key once, either --signing-key or --signing-key-file")
 	}
@@ -393,6 +394,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drain time.Duration) 
 		s.log.Warn("shutdown: detached work still running after --drain", "error", werr.Error())
 		err = errors.Join(err, werr)
 	}
+	s.Close()
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
