@@ -161,4 +161,3 @@ func TestBlendHalfLowersBothStyleLosses(t *testing.T) {
 		}
 	}
 }
-
