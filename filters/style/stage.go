@@ -21,7 +21,7 @@ func (o *Options) StageKey() string {
 	if o.strength == 0 {
 		return ""
 	}
-	return fmt.Sprintf("style=%s@%s;iters=%d;engine=%s", o.style.Name, o.style.Version, o.iters, engine.Version)
+	return fmt.Sprintf("style=%s;iters=%d;engine=%s", mixKey(o.parts), o.iters, engine.Version)
 }
 
 // StageSize implements plugin.Staged: the work shape (bucket) of a w×h output, whatever its
@@ -50,8 +50,12 @@ func (o *Options) Stage(ctx context.Context, img *imaging.Image, progress plugin
 	if err != nil {
 		return nil, err
 	}
+	targets, weights, err := mixTargets(o.parts)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	out, hist, err := o.eng.Transfer(ctx, content, o.style.Targets, o.style.Weights, engine.OptionsFor(o.iters), func(k, n int, _ engine.Losses) {
+	out, hist, err := o.eng.Transfer(ctx, content, targets, weights, engine.OptionsFor(o.iters), func(k, n int, _ engine.Losses) {
 		if progress != nil {
 			progress(k, n)
 		}

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/styleproxy/styleproxy/engine"
@@ -129,8 +129,7 @@ func (f *Filter) Params() []string { return styleAppliers.Names() }
 
 // Options are one request's style parameters, resolved against the library.
 type Options struct {
-	style         *styles.Style
-	pinned        bool // the URL named the version: style=NAME@VERSION
+	parts         []part // the styles, sorted by name, with their shares (see mix.go)
 	iters         int
 	strength      int // 0-100
 	preserveColor bool
@@ -156,31 +155,20 @@ func (f *Filter) Parse(_ context.Context, q url.Values) (plugin.Options, error) 
 	if err := styleAppliers.Apply(&p, q); err != nil {
 		return nil, err
 	}
-	st, err := f.lib.Get(p.name)
-	switch {
-	case errors.Is(err, styles.ErrInvalidName):
-		return nil, &plugin.ParamError{Param: "style", Reason: fmt.Sprintf("%q is not a style name", p.name)}
-	case errors.Is(err, styles.ErrNotFound):
-		return nil, &plugin.NotFoundError{What: fmt.Sprintf("style %q", p.name)}
-	case err != nil:
-		return nil, fmt.Errorf("style %q: %w", p.name, err)
-	case p.o.pinned && p.version != st.Version:
-		// The library keeps only the current version (see the README's caching section).
-		return nil, &plugin.NotFoundError{What: fmt.Sprintf("version %s of style %q (the current version is %s; replaced versions are not kept)", p.version, p.name, st.Version)}
+	var err error
+	if p.o.parts, err = resolve(f.lib, p.o.parts); err != nil {
+		return nil, err
 	}
-	p.o.style = st
 	return &p.o, nil
 }
 
 // versionPattern is what a style version looks like in style=NAME@VERSION.
 var versionPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
-// parse is Options being parsed, with the style's name (and pinned version) and the limits.
+// parse is Options being parsed, with the limits.
 type parse struct {
-	name    string
-	version string
-	o       Options
-	cfg     Config
+	o   Options
+	cfg Config
 }
 
 var styleAppliers = plugin.Appliers[parse]{
@@ -190,14 +178,11 @@ var styleAppliers = plugin.Appliers[parse]{
 	"preserve_color": applyPreserveColor,
 }
 
-// applyStyle takes NAME (the current version) or NAME@VERSION (that version, pinned).
-func applyStyle(p *parse, v string) error {
-	name, version, pinned := strings.Cut(v, "@")
-	if pinned && !versionPattern.MatchString(version) {
-		return &plugin.ParamError{Param: "style", Reason: fmt.Sprintf("%q is not a style version (16 hex digits, as GET /styles lists them)", version)}
-	}
-	p.name, p.version, p.o.pinned = name, version, pinned // the library checks the name
-	return nil
+// applyStyle takes NAME (the current version), NAME@VERSION (that version, pinned), or a blend
+// of up to MaxBlend of these with shares (see mix.go); the library checks the names.
+func applyStyle(p *parse, v string) (err error) {
+	p.o.parts, err = parseParts(v)
+	return err
 }
 
 func applyIters(p *parse, v string) (err error) {
@@ -220,23 +205,30 @@ func applyPreserveColor(p *parse, v string) (err error) {
 // whatever the iterations and colour option.
 func (o *Options) Key() string {
 	if o.strength == 0 {
-		return fmt.Sprintf("style=%s@%s;strength=0", o.style.Name, o.style.Version)
+		return fmt.Sprintf("style=%s;strength=0", mixKey(o.parts))
 	}
-	return fmt.Sprintf("style=%s@%s;iters=%d;strength=%d;preserve_color=%t;work=%d/%d;engine=%s",
-		o.style.Name, o.style.Version, o.iters, o.strength, o.preserveColor, o.workPx, o.step, engine.Version)
+	return fmt.Sprintf("style=%s;iters=%d;strength=%d;preserve_color=%t;work=%d/%d;engine=%s",
+		mixKey(o.parts), o.iters, o.strength, o.preserveColor, o.workPx, o.step, engine.Version)
 }
 
-// Floating implements plugin.Floating: style=NAME follows the style's current version.
-func (o *Options) Floating() bool { return !o.pinned }
+// Floating implements plugin.Floating: style=NAME follows the style's current version; a blend
+// floats if any of its styles does.
+func (o *Options) Floating() bool {
+	return slices.ContainsFunc(o.parts, func(p part) bool { return !p.pinned })
+}
 
 // PurgeKeys implements plugin.Tagged: "style:NAME" on responses that follow the style's current
 // version (purge it after replacing the style), "style:NAME@VERSION" on pinned ones, which a
-// replacement leaves right and so untouched.
+// replacement leaves right and so untouched; one for each style of a blend.
 func (o *Options) PurgeKeys() []string {
-	if o.pinned {
-		return []string{"style:" + Pinned(o.style)}
+	keys := make([]string, len(o.parts))
+	for i, p := range o.parts {
+		keys[i] = "style:" + p.style.Name
+		if p.pinned {
+			keys[i] = "style:" + Pinned(p.style)
+		}
 	}
-	return []string{"style:" + o.style.Name}
+	return keys
 }
 
 // Pinned is the value of style= that pins the style's current version: NAME@VERSION.
