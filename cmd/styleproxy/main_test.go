@@ -153,6 +153,15 @@ func TestSignPrintsAURLTheServerAccepts(t *testing.T) {
 		!pipeline.Verify([]byte("s3cret"), u.Path, u.Query()) {
 		t.Errorf("sign pinned: exit %d, %q %s", code, stdout, stderr)
 	}
+	// A blend is pinned part by part, shares kept.
+	code, stdout, stderr = runCLI(t, "sign", "/img/cat.jpg?style=starry:0.7,starry@0123456789abcdef:0.3", "--data", data)
+	if code != 2 || !strings.Contains(stderr, "twice") {
+		t.Errorf("sign a blend naming a style twice: exit %d, %q %s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, "sign", "/img/cat.jpg?style=starry:0.7", "--data", data)
+	if u, err = url.Parse(strings.TrimSpace(stdout)); code != 0 || err != nil || !regexp.MustCompile(`^starry@[0-9a-f]{16}:0.7$`).MatchString(u.Query().Get("style")) {
+		t.Errorf("sign a weighted style: exit %d, %q", code, stdout)
+	}
 	if code, _, stderr := runCLI(t, "sign", "/img/cat.jpg?style=nope", "--data", data); code != 2 || !strings.Contains(stderr, "nope") {
 		t.Errorf("sign with an unknown style: exit %d, %s; want 2 naming it", code, stderr)
 	}

@@ -94,7 +94,7 @@ func pinStyle(rawURL, dataDir string) (string, error) {
 		return "", badInput("%q: %v", rawURL, err)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil || len(q["style"]) != 1 || strings.Contains(q.Get("style"), "@") {
+	if err != nil || len(q["style"]) != 1 || !strings.Contains(q.Get("style"), ",") && strings.Contains(q.Get("style"), "@") {
 		return rawURL, nil // nothing to pin (the server judges the rest)
 	}
 	name := q.Get("style")
@@ -106,11 +106,11 @@ func pinStyle(rawURL, dataDir string) (string, error) {
 		return "", err
 	}
 	defer lib.Close()
-	st, err := lib.Get(name)
+	pinned, err := style.Pin(lib, name)
 	if err != nil {
 		return "", badInput("style %q: %v (in --data %s; or pass --unpinned)", name, err, dataDir)
 	}
-	q.Set("style", style.Pinned(st))
+	q.Set("style", pinned)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

@@ -140,3 +140,28 @@ func mixTargets(parts []part) (engine.StyleTargets, engine.Weights, error) {
 	}
 	return engine.Blend(bp)
 }
+
+// Pin returns style='s value v with every part pinned to its style's current version in lib
+// (NAME becomes NAME@VERSION, shares and pinned parts kept as given): what `styleproxy sign` signs by default.
+func Pin(lib Library, v string) (string, error) {
+	parts, err := parseParts(v)
+	if err != nil {
+		return "", err
+	}
+	items := strings.Split(v, ",")
+	for i, p := range parts {
+		if p.pinned {
+			continue // the server checks the version
+		}
+		st, err := getStyle(lib, p.name, "", false)
+		if err != nil {
+			return "", err
+		}
+		_, share, weighted := strings.Cut(items[i], ":")
+		items[i] = Pinned(st)
+		if weighted {
+			items[i] += ":" + share
+		}
+	}
+	return strings.Join(items, ","), nil
+}
