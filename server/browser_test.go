@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/styleproxy/styleproxy/internal/testutil"
+	"github.com/styleproxy/styleproxy/styles"
 )
 
 // galleryScreenshotCopy is where the browser test always leaves a copy of its screenshot.
@@ -214,6 +215,14 @@ func TestGalleryInBrowser(t *testing.T) {
 	if !galleryEval[bool](ctx, t, `!document.getElementById("styles-empty").hidden`) {
 		t.Error("an empty library does not show the empty-state text")
 	}
+	// A second style, for the blend further on; the page lists it after the form's registration.
+	scream, err := os.ReadFile(testutil.Shared(t, "images", "the_scream.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Library.Add(context.Background(), "scream", scream, styles.AddOptions{Preset: "the_scream", StyleSize: 128}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Register a style through the admin form: a wrong token first, whose JSON error shows.
 	artwork := testutil.Shared(t, "images", "starry_night.jpg")
@@ -298,6 +307,38 @@ func TestGalleryInBrowser(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/jpeg" || len(body) == 0 {
 		t.Errorf("the copied URL answers %d %s (%d bytes)", res.StatusCode, res.Header.Get("Content-Type"), len(body))
+	}
+
+	// Blend the two styles, 70 / 30: the URL pins both and gives the shares.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.getElementById("style2"); s.value = "scream"; s.dispatchEvent(new Event("change"));
+		const m = document.getElementById("mix"); m.value = "70"; m.dispatchEvent(new Event("input"));
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := galleryEval[string](ctx, t, `document.getElementById("mix-out").textContent`); got != "70 / 30" {
+		t.Errorf("the mix shows %q, want 70 / 30", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#run"))); err != nil {
+		t.Fatal(err)
+	}
+	galleryWaitFor(ctx, t, "the blended result",
+		`document.getElementById("progress-text").textContent.startsWith("Done in ") && !document.getElementById("result-img").hidden`, 120*time.Second)
+	sc, err := s.Library.Get("scream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blendURL := ts.URL + "/img/tubingen.jpg?style=starry@" + st.Version + ":0.7,scream@" + sc.Version + ":0.3&iters=5&strength=80&w=256"
+	if got := galleryEval[string](ctx, t, `document.getElementById("result-url").value`); got != blendURL {
+		t.Errorf("blend URL field shows %q, want %q", got, blendURL)
+	}
+	if res, err = http.Get(blendURL); err != nil {
+		t.Fatal(err)
+	}
+	blended, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || len(blended) == 0 || string(blended) == string(body) {
+		t.Errorf("the blend URL answers %d (%d bytes; the single style's image: %t)", res.StatusCode, len(blended), string(blended) == string(body))
 	}
 
 	screenshot()

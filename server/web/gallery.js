@@ -8,6 +8,7 @@
     serverInfo: $("server-info"),
     styles: $("styles"), stylesEmpty: $("styles-empty"), stylesCount: $("styles-count"),
     tryForm: $("try-form"), sample: $("sample"), style: $("style"), iters: $("iters"),
+    style2: $("style2"), mix: $("mix"), mixOut: $("mix-out"),
     strength: $("strength"), strengthOut: $("strength-out"), width: $("width"), format: $("format"),
     preserve: $("preserve"), run: $("run"),
     progress: $("progress"), progressBar: $("progress-bar"), progressText: $("progress-text"),
@@ -72,19 +73,33 @@
     return imgPath(el.sample.value) + (qs ? "?" + qs : "");
   }
 
+  // pinnedName is the style= value that pins a style's current version (NAME@VERSION).
+  function pinnedName(name) {
+    const picked = stylesList.find((s) => s.name === name);
+    return picked && picked.pinned ? picked.pinned : name;
+  }
+
+  // styleParam is style=: one style, or a blend of two with the mix's shares
+  // (style=A@V:0.7,B@W:0.3). A mix of 100 or 0 is one of the two styles alone.
+  function styleParam() {
+    const a = el.style.value, b = el.style2.value, mix = parseInt(el.mix.value, 10);
+    if (!b || b === a || mix === 100) return pinnedName(a);
+    if (mix === 0) return pinnedName(b);
+    return pinnedName(a) + ":" + mix / 100 + "," + pinnedName(b) + ":" + (100 - mix) / 100;
+  }
+
   // resultURL follows the style filter's canonical parameter order and leaves out defaults. It
-  // pins the style's current version (style=NAME@VERSION), so the URL may be cached for good.
+  // pins the styles' current versions (style=NAME@VERSION), so the URL may be cached for good.
   function resultURL() {
     const q = new URLSearchParams();
-    const picked = stylesList.find((s) => s.name === el.style.value);
-    q.set("style", picked && picked.pinned ? picked.pinned : el.style.value);
+    q.set("style", styleParam());
     q.set("iters", String(parseInt(el.iters.value, 10) || 1));
     if (el.strength.value !== "100") q.set("strength", el.strength.value);
     if (el.preserve.checked) q.set("preserve_color", "true");
     const w = widthParam();
     if (w) q.set("w", w);
     if (el.format.value) q.set("format", el.format.value);
-    return imgPath(el.sample.value) + "?" + q.toString().replace(/%40/g, "@");
+    return imgPath(el.sample.value) + "?" + q.toString().replace(/%40/g, "@").replace(/%2C/g, ",").replace(/%3A/g, ":");
   }
 
   // ---- Styles ----
@@ -105,9 +120,10 @@
       return;
     }
     stylesList = Array.isArray(r.data) ? r.data : [];
-    const keep = select || el.style.value;
+    const keep = select || el.style.value, keep2 = el.style2.value;
     el.styles.replaceChildren();
     el.style.replaceChildren();
+    el.style2.replaceChildren(new Option("no second style", ""));
     for (const s of stylesList) {
       const card = document.createElement("button");
       card.type = "button";
@@ -142,7 +158,10 @@
       opt.value = s.name;
       opt.textContent = s.name;
       el.style.append(opt);
+      el.style2.append(new Option(s.name, s.name));
     }
+    el.style2.value = stylesList.some((s) => s.name === keep2) ? keep2 : "";
+    updateMix();
     show(el.stylesEmpty, stylesList.length === 0);
     el.stylesCount.textContent = stylesList.length === 1 ? "1 style" : stylesList.length + " styles";
     if (stylesList.length > 0) {
@@ -366,12 +385,21 @@
     await loadStyles(r.data.name);
   }
 
+  // updateMix shows the mix as the two styles' shares, and enables it with a second style.
+  function updateMix() {
+    const mix = parseInt(el.mix.value, 10);
+    el.mix.disabled = !el.style2.value;
+    el.mixOut.textContent = el.style2.value ? mix + " / " + (100 - mix) : "—";
+  }
+
   // ---- Wiring ----
 
   el.strength.addEventListener("input", () => { el.strengthOut.textContent = el.strength.value; });
   el.sample.addEventListener("change", () => { updateOriginal(); updateRunnable(); });
   el.width.addEventListener("change", updateOriginal);
   el.style.addEventListener("change", () => selectStyle(el.style.value));
+  el.style2.addEventListener("change", updateMix);
+  el.mix.addEventListener("input", updateMix);
   el.tryForm.addEventListener("submit", runStylize);
   el.adminForm.addEventListener("submit", registerStyle);
 
