@@ -208,8 +208,7 @@ func patches(x *Node, k, stride, pad int) (p *Node, ho, wo int) {
 		return Reshape(x, c, h*w), h, w
 	}
 	if pad > 0 {
-		zero := ScalarZero(x.Graph(), x.DType())
-		x = Pad(x, zero, backends.PadAxis{}, backends.PadAxis{Start: pad, End: pad}, backends.PadAxis{Start: pad, End: pad})
+		x = padZeros(padZeros(x, 1, pad, pad), 2, pad, pad)
 	}
 	taps := make([]*Node, 0, k*k)
 	for ky := 0; ky < k; ky++ {
@@ -261,9 +260,14 @@ func (cv conv) backward(gy *Node, inDims []int, stride, pad int) *Node {
 			t := ky*cv.k + kx
 			zt := Reshape(Slice(z, AxisElem(t)), cv.cin, ho, wo)
 			spanY, spanX := stride*(ho-1)+1, stride*(wo-1)+1
-			placed := Pad(zt, zero, backends.PadAxis{},
-				backends.PadAxis{Start: ky, End: hp - ky - spanY, Interior: stride - 1},
-				backends.PadAxis{Start: kx, End: wp - kx - spanX, Interior: stride - 1})
+			var placed *Node
+			if stride == 1 {
+				placed = padZeros(padZeros(zt, 1, ky, hp-ky-spanY), 2, kx, wp-kx-spanX)
+			} else {
+				placed = Pad(zt, zero, backends.PadAxis{},
+					backends.PadAxis{Start: ky, End: hp - ky - spanY, Interior: stride - 1},
+					backends.PadAxis{Start: kx, End: wp - kx - spanX, Interior: stride - 1})
+			}
 			if sum == nil {
 				sum = placed
 			} else {
@@ -339,6 +343,9 @@ func maxPoolBackward(st poolState, y, gy *Node) *Node {
 // padZeros adds before and after zero slices to x along axis (a concatenation, which copies
 // whole rows where a Pad of the last axis goes element by element on the pure-Go backend).
 func padZeros(x *Node, axis, before, after int) *Node {
+	if before == 0 && after == 0 {
+		return x
+	}
 	parts := make([]*Node, 0, 3)
 	slab := func(n int) *Node {
 		dims := slices.Clone(x.Shape().Dimensions)
