@@ -14,7 +14,7 @@ query=${3-w=$work}
 shared=$(cd .. && pwd)/shared
 export STYLEPROXY_WEIGHTS=${STYLEPROXY_WEIGHTS:-$shared/weights}
 export STYLEPROXY_BACKEND=${STYLEPROXY_BACKEND:-go}
-go build -o bin/styleproxy ./cmd/styleproxy
+GOEXPERIMENT=simd go build -o bin/styleproxy ./cmd/styleproxy  # as make build does
 tmp=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 STYLEPROXY_ADMIN_TOKEN=bench bin/styleproxy serve --addr 127.0.0.1:$port --data "$tmp/data" \

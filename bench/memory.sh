@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 shared=$(cd .. && pwd)/shared
 export STYLEPROXY_WEIGHTS=${STYLEPROXY_WEIGHTS:-$shared/weights}
 export STYLEPROXY_BACKEND=${STYLEPROXY_BACKEND:-go}
-go build -o bin/styleproxy ./cmd/styleproxy
+GOEXPERIMENT=simd go build -o bin/styleproxy ./cmd/styleproxy  # as make build does
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for size in "${@:-192 512}"; do
