@@ -31,12 +31,12 @@ var layerKinds = [NumLayers]layerKind{
 }
 
 // conv holds one convolution's weights, rearranged once so that the convolution is a single
-// matrix product with "patches" whose rows are tap-major (row = tap*Cin + inputChannel).
+// matrix product with "patches" whose rows are tap-major (row = tap*Cin + inputChannel), plus a
+// last row of ones that the bias column multiplies (cheaper than broadcasting the bias after).
 type conv struct {
 	cout, cin, k int
-	w            *tensors.Tensor // [cout, k*k*cin]: forward product W·patches
+	w            *tensors.Tensor // [cout, k*k*cin + 1]: forward product [W | b]·patches
 	wt           *tensors.Tensor // [k*k*cin, cout]: backward product Wᵀ·dY, spread back by col2im
-	b            *tensors.Tensor // [cout, 1]
 }
 
 type fire struct{ squeeze, expand1, expand3 conv }
@@ -81,23 +81,23 @@ func newConv(ck *weights.Checkpoint, prefix string) (conv, error) {
 	}
 	cout, cin, k := w.Shape[0], w.Shape[1], w.Shape[2]
 	kk := k * k * cin
-	wm := make([]float32, cout*kk)
+	wm := make([]float32, cout*(kk+1))
 	wt := make([]float32, kk*cout)
 	for o := 0; o < cout; o++ {
 		for c := 0; c < cin; c++ {
 			for t := 0; t < k*k; t++ {
 				v := w.Data[(o*cin+c)*k*k+t]
 				row := t*cin + c
-				wm[o*kk+row] = v
+				wm[o*(kk+1)+row] = v
 				wt[row*cout+o] = v
 			}
 		}
+		wm[o*(kk+1)+kk] = b.Data[o]
 	}
 	return conv{
 		cout: cout, cin: cin, k: k,
-		w:  tensors.FromFlatDataAndDimensions(wm, cout, kk),
+		w:  tensors.FromFlatDataAndDimensions(wm, cout, kk+1),
 		wt: tensors.FromFlatDataAndDimensions(wt, kk, cout),
-		b:  tensors.FromFlatDataAndDimensions(append([]float32(nil), b.Data...), cout, 1),
 	}, nil
 }
 
@@ -192,20 +192,22 @@ func (n *Network) Backward(a *Activations, featureGrads map[int]*Node) *Node {
 }
 
 func reluBackward(out, g *Node) *Node {
-	return Where(GreaterThan(out, ScalarZero(out.Graph(), out.DType())), g, ZerosLike(g))
+	zero := ScalarZero(out.Graph(), out.DType())
+	return Where(GreaterThan(out, zero), g, zero)
 }
 
 // outSize is a convolution's output length along one axis.
 func outSize(in, k, stride, pad int) int { return (in+2*pad-k)/stride + 1 }
 
-// patches builds the im2col matrix [k*k*C, Ho*Wo] of x ([C, H, W]): row tap*C + c holds
-// channel c of the input shifted by that tap.
+// patches builds the im2col matrix [k*k*C + 1, Ho*Wo] of x ([C, H, W]): row tap*C + c holds
+// channel c of the input shifted by that tap, and the last row is ones (for the bias).
 func patches(x *Node, k, stride, pad int) (p *Node, ho, wo int) {
 	dims := x.Shape().Dimensions
 	c, h, w := dims[0], dims[1], dims[2]
 	ho, wo = outSize(h, k, stride, pad), outSize(w, k, stride, pad)
+	ones := Ones(x.Graph(), shapes.Make(x.DType(), 1, ho, wo))
 	if k == 1 && stride == 1 && pad == 0 {
-		return Reshape(x, c, h*w), h, w
+		return Reshape(Concatenate([]*Node{x, ones}, 0), c+1, h*w), h, w
 	}
 	if pad > 0 {
 		x = padZeros(padZeros(x, 1, pad, pad), 2, pad, pad)
@@ -218,7 +220,7 @@ func patches(x *Node, k, stride, pad int) (p *Node, ho, wo int) {
 				AxisRange(kx, kx+stride*(wo-1)+1).Stride(stride)))
 		}
 	}
-	return Reshape(Concatenate(taps, 0), k*k*c, ho*wo), ho, wo
+	return Reshape(Concatenate(append(taps, ones), 0), k*k*c+1, ho*wo), ho, wo
 }
 
 // constLike embeds a weight tensor in x's graph with x's dtype (float32 in production; the tests
@@ -234,9 +236,7 @@ func constLike(x *Node, t *tensors.Tensor) *Node {
 // apply is the convolution (with bias) of x ([Cin, H, W]) as one matrix product.
 func (cv conv) apply(x *Node, stride, pad int) *Node {
 	p, ho, wo := patches(x, cv.k, stride, pad)
-	y := Dot(constLike(x, cv.w), p).Product()
-	y = Add(y, constLike(x, cv.b))
-	return Reshape(y, cv.cout, ho, wo)
+	return Reshape(Dot(constLike(x, cv.w), p).Product(), cv.cout, ho, wo)
 }
 
 // backward is the gradient of the convolution with respect to its input ([Cin, inDims[1],
@@ -317,9 +317,9 @@ func maxPoolBackward(st poolState, y, gy *Node) *Node {
 	// routed[ky][kx] is the part of gy whose window's first maximum is tap (ky, kx): what is left
 	// of gy after the earlier taps took theirs, where this tap holds the maximum.
 	var routed [3][3]*Node
-	rest, zeros := gy, ZerosLike(gy)
+	rest, zero := gy, ScalarZero(gy.Graph(), gy.DType())
 	for t := range 9 {
-		r := Where(Equal(st.taps[t], y), rest, zeros)
+		r := Where(Equal(st.taps[t], y), rest, zero)
 		routed[t/3][t%3] = r
 		if t < 8 {
 			rest = Sub(rest, r)
