@@ -7,6 +7,9 @@
 # The three take turns, ROUNDS times, so that load from other processes falls on all of them;
 # each line gives wall and CPU milliseconds per iteration and the engine/reference wall ratios.
 #
+# THREADS=1 runs both on one thread (GOMAXPROCS=1; torch, OpenMP and OpenBLAS at 1), which other
+# processes' load distorts less: waiting threads of a busy parallel run spin and lose turns.
+#
 #   bench/compare.sh [ITERS] [ROUNDS]     (default 20 timed iterations each, 3 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,10 @@ shared=$(cd .. && pwd)/shared
 export STYLEPROXY_WEIGHTS=${STYLEPROXY_WEIGHTS:-$shared/weights}
 export STYLEPROXY_BACKEND=${STYLEPROXY_BACKEND:-go}
 openblas_check
+threads=${THREADS:-2}
+if [ -n "${THREADS:-}" ]; then
+	export GOMAXPROCS=$THREADS OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go test -c -o "$tmp/plain.test" ./engine/
@@ -32,7 +39,7 @@ reference() {
 		"$shared/reference/reference.py" "$shared/images/tubingen.jpg" "$shared/images/starry_night.jpg" 192 192 "$iters"
 }
 
-echo "backend $STYLEPROXY_BACKEND, 192x256, $iters iterations a turn; ms per iteration, wall (cpu)"
+echo "backend $STYLEPROXY_BACKEND, 192x256, $threads threads, $iters iterations a turn, load $(cut -d' ' -f1-3 /proc/loadavg); ms per iteration, wall (cpu)"
 for r in $(seq "$rounds"); do
 	plain=$(engine plain)
 	simd=$(engine simd)
