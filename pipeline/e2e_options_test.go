@@ -195,3 +195,38 @@ func TestPresetsCacheBusterAndSigning(t *testing.T) {
 		t.Errorf("Validate with an unknown parameter in a preset: %v", err)
 	}
 }
+
+// Every option is covered by the signature: a signed URL is served, and changing, adding or
+// dropping the option is refused. A blend's "," and ":" sign alike escaped or not.
+func TestURLOptionsSigned(t *testing.T) {
+	key := []byte("k2")
+	s := startServer(t, serverOpts{cfg: func(c *pipeline.Config) { c.SigningKey = key }})
+	for _, tc := range []struct{ q, tampered string }{
+		{"w=100&dpr=2", "w=100&dpr=3"},
+		{"w=60&h=60&fit=cover&gravity=north", "w=60&h=60&fit=cover&gravity=south"},
+		{"w=60&h=60&fit=cover&gravity=smart", "w=60&h=60&fit=cover"},
+		{"w=800&enlarge=false", "w=800"},
+		{"rotate=90", "rotate=270"},
+		{"sharpen=1", "sharpen=1.5"},
+		{"w=60&h=60&pad=true&bg=000", "w=60&h=60&pad=true&bg=fff"},
+		{"cb=1", "cb=2"},
+	} {
+		signed, err := pipeline.SignURL(key, s.URL+"/img/kitten.jpg?"+tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := get(t, signed)
+		wantOK(t, resp, body)
+		u, _ := url.Parse(signed)
+		resp, body = get(t, s.URL+"/img/kitten.jpg?"+tc.tampered+"&sig="+u.Query().Get("sig"))
+		wantError(t, resp, body, 403, "signature")
+	}
+	q := url.Values{"style": {"starry:0.7,scream:0.3"}, "w": {"10"}}
+	sig := pipeline.Sign(key, "/img/a.jpg", q)
+	for _, raw := range []string{"style=starry:0.7,scream:0.3&w=10", "style=starry%3A0.7%2Cscream%3A0.3&w=10"} {
+		pq, _ := url.ParseQuery(raw + "&sig=" + sig)
+		if !pipeline.Verify(key, "/img/a.jpg", pq) {
+			t.Errorf("%s does not verify", raw)
+		}
+	}
+}
