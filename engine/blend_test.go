@@ -2,46 +2,14 @@ package engine
 
 import (
 	"context"
-	"image/jpeg"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"slices"
 	"testing"
-
-	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
-// loadJPEGSmall decodes a shared JPEG and samples it down to w x h (nearest pixel): enough
-// texture for Gram targets at a test's size.
-func loadJPEGSmall(t testing.TB, name string, w, h int) *Image {
-	t.Helper()
-	f, err := os.Open(testutil.Shared(t, "images", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src, err := jpeg.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := src.Bounds()
-	pix := make([]uint8, 0, 3*w*h)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			r, g, bl, _ := src.At(b.Min.X+x*b.Dx()/w, b.Min.Y+y*b.Dy()/h).RGBA()
-			pix = append(pix, uint8(r>>8), uint8(g>>8), uint8(bl>>8))
-		}
-	}
-	im, err := FromRGB(w, h, pix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return im
-}
-
-// blendFixture is two styles' targets and weights and a content image, at 64x64.
+// blendFixture is two styles' targets and weights and a content image 64 px on its short side.
 type blendFixture struct {
 	e       *Engine
 	content *Image
@@ -52,13 +20,13 @@ type blendFixture struct {
 func newBlendFixture(t *testing.T) blendFixture {
 	t.Helper()
 	e := newTestEngine(t)
-	f := blendFixture{e: e, content: loadJPEGSmall(t, "tubingen.jpg", 64, 64)}
+	f := blendFixture{e: e, content: loadJPEGScaled(t, "tubingen.jpg", 64)}
 	var err error
 	if f.feat, err = e.ContentTarget(f.content); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range []struct{ image, preset string }{{"starry_night.jpg", "starry_night"}, {"the_scream.jpg", "the_scream"}} {
-		targets, err := e.StyleTargets(loadJPEGSmall(t, s.image, 96, 96))
+		targets, err := e.StyleTargets(loadJPEGScaled(t, s.image, 96))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -161,15 +161,7 @@ func TestGrayscaleFilter(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	resp, body := get(t, s.URL+"/img/kitten.jpg?grayscale=1&format=png&w=80")
 	wantOK(t, resp, body)
-	im, err := imaging.Decode(body, imaging.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	p, err := im.RGB()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := decodeBody(t, body)
 	for i := 0; i < len(p.Pix); i += 3 {
 		if p.Pix[i] != p.Pix[i+1] || p.Pix[i] != p.Pix[i+2] {
 			t.Fatalf("pixel %d is %v: not grey", i/3, p.Pix[i:i+3])
