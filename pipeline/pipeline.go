@@ -44,7 +44,8 @@ type Pipeline struct {
 // Mount validates cfg, makes a Pipeline and serves it on e at GET and HEAD /img/{path}.
 //
 // A request is answered in this order: the path is cleaned (400 if it tries to leave the
-// source), the signature checked (403), the query parsed by the pipeline and each filter (400,
+// source), the signature checked (403) on the query as given, a preset=NAME expanded (see
+// Presets), the query parsed by the pipeline and each filter (400,
 // or 404 for an unknown style), the source versioned (404, 403, 502, 504), the cache key
 // computed; If-None-Match with the key's ETag gives 304 without any work, a cache hit is served,
 // and a miss joins or starts the one computation for that key.
