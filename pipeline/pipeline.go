@@ -46,8 +46,9 @@ type Pipeline struct {
 // A request is answered in this order: the path is cleaned (400 if it tries to leave the
 // source), the signature checked (403) on the query as given, a preset=NAME expanded (see
 // Presets), the query parsed by the pipeline and each filter (400, or 404 for an unknown style),
-// the source versioned (404, 403, 502, 504), the cache key computed; If-None-Match with the key's ETag gives 304 without any work, a cache hit is served,
-// and a miss joins or starts the one computation for that key.
+// the source versioned (404, 403, 502, 504), the cache key computed; If-None-Match with the
+// key's ETag gives 304 without any work, a cache hit is served, and a miss joins or starts the one
+// computation for that key.
 //
 // The cache key, also the strong ETag ("<hex>"), is the SHA-256 of, each length-prefixed: the
 // pipeline's key version, Config.KeySalt, the libvips version, MaxOutputPx, the source's ID (the
