@@ -1,5 +1,5 @@
 // Package server is styleproxy's HTTP application: it opens the weights, the engine and the style
-// library, mounts the image pipeline (package plugin) with the style and grayscale filters, the
+// library, mounts the image pipeline (package pipeline) with the style and grayscale filters, the
 // style library's API, health checks and metrics on one Echo server, and shuts down gracefully.
 package server
 
