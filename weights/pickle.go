@@ -2,138 +2,14 @@ package weights
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
 )
-
-// Limits applied by checkPickle to arguments whose decoding cost grows
-// faster than linearly in gopickle (big integers are built a byte at a time).
-const (
-	maxLongBytes  = 64  // LONG1/LONG4 payload
-	maxNumberLine = 256 // INT/LONG/FLOAT text argument
-)
-
-var errPickleTruncated = fmt.Errorf("pickle stream ends early: %w", io.ErrUnexpectedEOF)
-
-// checkPickle walks the opcodes of the pickle at the start of data without
-// building anything and returns its length, up to and including STOP. It
-// rejects any length-prefixed argument that does not fit in data, so that
-// gopickle, which allocates whatever length a stream declares before reading
-// it, never allocates more than the input holds.
-func checkPickle(data []byte) (int, error) {
-	i := 0
-	skip := func(n uint64) error {
-		if n > uint64(len(data)-i) {
-			return errPickleTruncated
-		}
-		i += int(n)
-		return nil
-	}
-	// length reads an n-byte little-endian length prefix and skips it.
-	length := func(n int) (uint64, error) {
-		if len(data)-i < n {
-			return 0, errPickleTruncated
-		}
-		var v uint64
-		switch n {
-		case 1:
-			v = uint64(data[i])
-		case 4:
-			v = uint64(binary.LittleEndian.Uint32(data[i:]))
-		case 8:
-			v = binary.LittleEndian.Uint64(data[i:])
-		}
-		i += n
-		return v, nil
-	}
-	line := func(max int) error {
-		j := bytes.IndexByte(data[i:], '\n')
-		if j < 0 {
-			return errPickleTruncated
-		}
-		if max > 0 && j > max {
-			return fmt.Errorf("numeric pickle argument of %d bytes", j)
-		}
-		i += j + 1
-		return nil
-	}
-	for {
-		if i >= len(data) {
-			return 0, errPickleTruncated
-		}
-		op := data[i]
-		i++
-		var err error
-		switch op {
-		case '.': // STOP
-			return i, nil
-		case 'N', 0x88, 0x89, ')', ']', '}', 0x8f, '(', '0', '1', '2',
-			'a', 'e', 's', 'u', 'b', 't', 0x85, 0x86, 0x87, 'l', 'd',
-			'o', 0x81, 0x92, 'R', 'Q', 0x93, 0x94, 0x90, 0x91, 0x97, 0x98:
-			// no argument
-		case 0x80, 'K', 'h', 'q', 0x82: // PROTO, BININT1, BINGET, BINPUT, EXT1
-			err = skip(1)
-		case 'M', 0x83: // BININT2, EXT2
-			err = skip(2)
-		case 'J', 'j', 'r', 0x84: // BININT, LONG_BINGET, LONG_BINPUT, EXT4
-			err = skip(4)
-		case 'G': // BINFLOAT
-			err = skip(8)
-		case 0x95: // FRAME: the frame's opcodes follow inline
-			var n uint64
-			if n, err = length(8); err == nil && n > uint64(len(data)-i) {
-				err = errPickleTruncated
-			}
-		case 0x8a, 0x8b: // LONG1, LONG4
-			size := 1
-			if op == 0x8b {
-				size = 4
-			}
-			var n uint64
-			if n, err = length(size); err == nil {
-				if n > maxLongBytes {
-					err = fmt.Errorf("pickled integer of %d bytes", n)
-				} else {
-					err = skip(n)
-				}
-			}
-		case 'U', 'C', 0x8c: // SHORT_BINSTRING, SHORT_BINBYTES, SHORT_BINUNICODE
-			err = skipLength(length, skip, 1)
-		case 'T', 'X', 'B': // BINSTRING, BINUNICODE, BINBYTES
-			err = skipLength(length, skip, 4)
-		case 0x8d, 0x8e, 0x96: // BINUNICODE8, BINBYTES8, BYTEARRAY8
-			err = skipLength(length, skip, 8)
-		case 'I', 'L', 'F': // INT, LONG, FLOAT
-			err = line(maxNumberLine)
-		case 'S', 'V', 'P', 'g', 'p': // STRING, UNICODE, PERSID, GET, PUT
-			err = line(0)
-		case 'c', 'i': // GLOBAL, INST
-			if err = line(0); err == nil {
-				err = line(0)
-			}
-		default:
-			return 0, fmt.Errorf("unknown pickle opcode 0x%02x at offset %d", op, i-1)
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-}
-
-func skipLength(length func(int) (uint64, error), skip func(uint64) error, n int) error {
-	v, err := length(n)
-	if err != nil {
-		return err
-	}
-	return skip(v)
-}
 
 // dtype is the element type of a torch storage.
 type dtype struct {
