@@ -83,35 +83,64 @@ type result struct {
 	bytes     int64
 }
 
+// client sends the run's requests.
+type client struct {
+	http   *http.Client
+	accept string
+}
+
+// get fetches u and reads the whole body.
+func (c client) get(ctx context.Context, u string) (int, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	if c.accept != "" {
+		req.Header.Set("Accept", c.accept)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, n, err
+}
+
+// warm fetches each URL once, so that the run measures cache hits.
+func (c client) warm(urls []string) error {
+	for _, u := range urls {
+		st, _, err := c.get(context.Background(), u)
+		if err != nil {
+			return fmt.Errorf("warm-up %s: %w", u, err)
+		}
+		if st != http.StatusOK {
+			fmt.Fprintf(os.Stderr, "load: warning: warm-up of %s answered %d\n", u, st)
+		}
+	}
+	return nil
+}
+
+// add folds one client's result into r.
+func (r *result) add(o *result) {
+	r.latencies = append(r.latencies, o.latencies...)
+	for k, v := range o.statuses {
+		r.statuses[k] += v
+	}
+	r.errors += o.errors
+	r.bytes += o.bytes
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+}
+
 func run(urls []string, conc int, dur time.Duration, maxReq int, warmup bool, accept string) (*result, error) {
 	tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
-	client := &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+	c := client{http: &http.Client{Transport: tr, Timeout: 2 * time.Minute}, accept: accept}
 	defer tr.CloseIdleConnections()
-	get := func(ctx context.Context, u string) (int, int64, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return 0, 0, err
-		}
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, 0, err
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, n, err
-	}
 	if warmup {
-		for _, u := range urls {
-			st, _, err := get(context.Background(), u)
-			if err != nil {
-				return nil, fmt.Errorf("warm-up %s: %w", u, err)
-			}
-			if st != http.StatusOK {
-				fmt.Fprintf(os.Stderr, "load: warning: warm-up of %s answered %d\n", u, st)
-			}
+		if err := c.warm(urls); err != nil {
+			return nil, err
 		}
 	}
 
@@ -144,7 +173,7 @@ func run(urls []string, conc int, dur time.Duration, maxReq int, warmup bool, ac
 					break
 				}
 				t0 := time.Now()
-				st, n, err := get(ctx, urls[int(i)%len(urls)])
+				st, n, err := c.get(ctx, urls[int(i)%len(urls)])
 				d := time.Since(t0)
 				if err != nil {
 					if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
@@ -161,15 +190,7 @@ func run(urls []string, conc int, dur time.Duration, maxReq int, warmup bool, ac
 				local.bytes += n
 			}
 			mu.Lock()
-			total.latencies = append(total.latencies, local.latencies...)
-			for k, v := range local.statuses {
-				total.statuses[k] += v
-			}
-			total.errors += local.errors
-			total.bytes += local.bytes
-			if total.firstErr == nil {
-				total.firstErr = local.firstErr
-			}
+			total.add(local)
 			mu.Unlock()
 		}()
 	}
