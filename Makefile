@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
 BIN := bin/styleproxy
 
-.PHONY: deps browser varnish build test bench run serve clean
+.PHONY: deps browser varnish nats build test bench run serve clean
 
 # Serve the shared test photos when they are beside the checkout, else ./images.
 SOURCE ?= $(if $(wildcard ../shared/images),../shared/images,./images)
@@ -36,13 +36,20 @@ varnish:
 # runs on CPUs without AVX-512: GoMLX checks the CPU at start-up and keeps its portable kernels.
 SIMD := GOEXPERIMENT=simd
 
+# Debian's nats-server for the cluster test (cmd/styleproxy/cluster_test.go), which fails without
+# it; the package tests start NATS in-process from the Go module.
+nats:
+	@if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nats-server; \
+	fi
+
 build: deps
 	$(SIMD) $(GO) build -o $(BIN) ./cmd/styleproxy
 
 # The whole test suite. Tests read ../shared (weights, images, golden values) beside the checkout;
 # STYLEPROXY_WEIGHTS overrides where the weights come from. The gallery's browser test drives
 # Chromium and saves a screenshot to STYLEPROXY_SCREENSHOT (and /tmp/styleproxy-gallery.png).
-test: deps browser varnish
+test: deps browser varnish nats
 	$(SIMD) $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(SIMD) $(GO) test -count=1 ./...

@@ -160,3 +160,40 @@ func (c *Conn) call(ctx context.Context, op func(ctx context.Context) error) err
 	}
 	return err
 }
+
+// keyValue opens cfg's bucket, creating it with cfg when missing: a bucket that exists keeps the
+// settings it has (an operator's, or the first replica's), whatever this process was told.
+func (c *Conn) keyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	cfg.Replicas = c.replicas
+	kv, err := c.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if kv, err = c.js.CreateKeyValue(ctx, cfg); errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = c.js.KeyValue(ctx, cfg.Bucket) // another process created it meanwhile
+		}
+	}
+	return kv, err
+}
+
+// objectStore is keyValue for object stores.
+func (c *Conn) objectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	cfg.Replicas = c.replicas
+	obj, err := c.js.ObjectStore(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if obj, err = c.js.CreateObjectStore(ctx, cfg); errors.Is(err, jetstream.ErrBucketExists) {
+			obj, err = c.js.ObjectStore(ctx, cfg.Bucket)
+		}
+	}
+	return obj, err
+}
+
+// stream is keyValue for streams.
+func (c *Conn) stream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	cfg.Replicas = c.replicas
+	s, err := c.js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if s, err = c.js.CreateStream(ctx, cfg); errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = c.js.Stream(ctx, cfg.Name)
+		}
+	}
+	return s, err
+}

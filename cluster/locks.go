@@ -27,8 +27,8 @@ type locks struct {
 func openLocks(ctx context.Context, c *Conn) (*locks, error) {
 	l := &locks{c: c}
 	err := c.call(ctx, func(ctx context.Context) (err error) {
-		l.kv, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: LocksBucket, Description: "styleproxy: leases of computations and writes", History: 1, TTL: LeaseTTL, Replicas: c.replicas,
+		l.kv, err = c.keyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: LocksBucket, Description: "styleproxy: leases of computations and writes", History: 1, TTL: LeaseTTL,
 		})
 		return err
 	})

@@ -41,8 +41,8 @@ var _ pipeline.SharedTier = (*Results)(nil)
 func OpenResults(ctx context.Context, c *Conn, cfg ResultsConfig) (*Results, error) {
 	r := &Results{c: c}
 	err := c.call(ctx, func(ctx context.Context) (err error) {
-		r.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: ResultsBucket, Description: "styleproxy: results by cache key", TTL: cfg.TTL, MaxBytes: cfg.MaxBytes, Replicas: c.replicas,
+		r.obj, err = c.objectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: ResultsBucket, Description: "styleproxy: results by cache key", TTL: cfg.TTL, MaxBytes: cfg.MaxBytes,
 		})
 		return err
 	})

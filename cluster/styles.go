@@ -78,14 +78,14 @@ type styleEntry struct {
 func OpenStyles(ctx context.Context, c *Conn) (*StyleStore, error) {
 	s := &StyleStore{c: c, entries: map[string]*styleEntry{}, revs: map[string]uint64{}, done: make(chan struct{})}
 	err := c.call(ctx, func(ctx context.Context) (err error) {
-		s.kv, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: StylesBucket, Description: "styleproxy: style name -> current version", History: 1, Replicas: c.replicas,
+		s.kv, err = c.keyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: StylesBucket, Description: "styleproxy: style name -> current version", History: 1,
 		})
 		if err != nil {
 			return err
 		}
-		s.blobs, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: StyleBlobsBucket, Description: "styleproxy: style versions' targets, thumbnails and uploads", Replicas: c.replicas,
+		s.blobs, err = c.objectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: StyleBlobsBucket, Description: "styleproxy: style versions' targets, thumbnails and uploads",
 		})
 		return err
 	})

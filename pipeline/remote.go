@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -65,8 +65,9 @@ func offloadStage(s *processing) error {
 }
 
 // ErrStaleJob: a worker's filter parsed a job's parameters into other options than the
-// requester's (a style replaced in between): its result would not be the key's.
-var ErrStaleJob = errors.New("pipeline: the job's options differ here (a style changed since it was queued)")
+// requester's (a style replaced in between): its result would not be the key's. 503: a retry
+// asks for the current version.
+var ErrStaleJob error = &plugin.Error{Status: http.StatusServiceUnavailable, Msg: "the style changed while the image was queued; retry"}
 
 // staleRetry is how long RunStage waits for a worker's library to catch up with the
 // requester's before calling a job stale.

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/styleproxy/styleproxy/cluster"
+	"github.com/styleproxy/styleproxy/plugin"
 	"github.com/styleproxy/styleproxy/styles"
 )
 
@@ -20,6 +22,12 @@ func (c *Config) clusterProblems() []error {
 	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
 		errs = append(errs, fmt.Errorf("--nats-replicas: must be from 1 to 5 (JetStream's limit), got %d", c.NATSReplicas))
 	}
+	if c.Worker && c.NATS == "" {
+		errs = append(errs, errors.New("--worker: give --nats too (without it this server does its own work)"))
+	}
+	if c.NATSAckWait < time.Second {
+		errs = append(errs, fmt.Errorf("--nats-ack-wait: must be at least 1s, got %s", c.NATSAckWait))
+	}
 	if c.NATSResultTTL < 0 || c.NATSResultMB < 0 {
 		errs = append(errs, errors.New("--nats-result-ttl, --nats-result-mb: must be 0 or more"))
 	}
@@ -30,8 +38,65 @@ func (c *Config) clusterProblems() []error {
 func (s *Server) Close() {
 	s.Library.Close()
 	if s.cluster != nil {
-		s.cluster.Close()
+		s.cluster.conn.Close()
 	}
+}
+
+// clusterParts are what --nats adds to a server.
+type clusterParts struct {
+	conn    *cluster.Conn
+	results *cluster.Results
+	queue   *cluster.Queue
+	metrics *clusterMetrics
+	worker  *cluster.Worker // with --worker
+}
+
+// openCluster opens the shared result tier and the work queue on cl.
+func openCluster(cfg Config, cl *cluster.Conn, reg *prometheus.Registry) (*clusterParts, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	cp := &clusterParts{conn: cl}
+	var err error
+	cp.results, err = cluster.OpenResults(ctx, cl, cluster.ResultsConfig{TTL: cfg.NATSResultTTL, MaxBytes: int64(cfg.NATSResultMB) << 20})
+	if err == nil {
+		cp.queue, err = cluster.OpenQueue(ctx, cl, cp.results)
+	}
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("--nats: %w", err)
+	}
+	cp.metrics = newClusterMetrics(reg, cp.queue)
+	cp.queue.OnPublish = cp.metrics.published.Inc
+	return cp, nil
+}
+
+// newWorker makes the worker that runs jobs with filter.
+func (cp *clusterParts) newWorker(cfg Config, filter plugin.Filter, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	w, err := cluster.NewWorker(ctx, cp.queue, cluster.WorkerConfig{
+		Filters: []plugin.Filter{filter}, Concurrency: cfg.Workers, AckWait: cfg.NATSAckWait,
+		WorkTimeout: cfg.WorkTimeout, OnJob: cp.metrics.onJob, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("--worker: %w", err)
+	}
+	cp.worker = w
+	return nil
+}
+
+// runWorker runs the worker (if any) until ctx ends; the channel is closed when it has.
+func (cp *clusterParts) runWorker(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	if cp == nil || cp.worker == nil {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		cp.worker.Run(ctx)
+	}()
+	return done
 }
 
 // openTimeout bounds connecting to NATS and loading the style library from it at start.
@@ -75,15 +140,4 @@ func OpenClusterStyles(cc ClusterConfig, name string, log *slog.Logger) (*cluste
 		return nil, nil, fmt.Errorf("--nats: %w", err)
 	}
 	return cl, store, nil
-}
-
-// openResults opens the cluster's shared result tier.
-func openResults(cfg Config, cl *cluster.Conn) (*cluster.Results, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-	defer cancel()
-	r, err := cluster.OpenResults(ctx, cl, cluster.ResultsConfig{TTL: cfg.NATSResultTTL, MaxBytes: int64(cfg.NATSResultMB) << 20})
-	if err != nil {
-		return nil, fmt.Errorf("--nats: %w", err)
-	}
-	return r, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/styleproxy/styleproxy/cluster"
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/filters/grayscale"
 	"github.com/styleproxy/styleproxy/filters/style"
@@ -65,6 +66,8 @@ type Config struct {
 	NATSCreds     string        `name:"nats-creds" placeholder:"FILE" help:"NATS credentials file (user JWT and seed)"`
 	NATSReplicas  int           `name:"nats-replicas" help:"copies JetStream keeps of each bucket and stream it creates (3 on a three-node cluster)"`
 	NATSResultTTL time.Duration `name:"nats-result-ttl" help:"how long the shared result tier keeps a result (0 = until --nats-result-mb is full)"`
+	NATSAckWait   time.Duration `name:"nats-ack-wait" help:"how long a job taken by a worker that stopped answering waits before another worker gets it"`
+	Worker        bool          `help:"with --nats, also run jobs from the work queue here (a small cluster needs no separate workers)"`
 	NATSResultMB  int           `name:"nats-result-mb" help:"the shared result tier's budget in MB (0 = unbounded); when full, results are served but not shared until the TTL frees room"`
 
 	Logger *slog.Logger `kong:"-"`
@@ -87,7 +90,7 @@ func DefaultConfig() Config {
 		OriginTTL:  time.Minute,
 		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: p.CacheControl,
 		CacheControlUnpinned: p.CacheControlUnpinned,
-		MaxUploadMB:          20, MaxUploadMP: 40, NATSReplicas: 1, NATSResultTTL: 24 * time.Hour,
+		MaxUploadMB:          20, MaxUploadMP: 40, NATSReplicas: 1, NATSResultTTL: 24 * time.Hour, NATSAckWait: cluster.DefaultAckWait,
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/styleproxy/styleproxy/cluster"
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/filters/style"
 	"github.com/styleproxy/styleproxy/pipeline"
@@ -37,7 +36,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *metrics
-	cluster  *cluster.Conn // nil without --nats
+	cluster  *clusterParts // nil without --nats
 }
 
 // New opens everything the configuration names. Errors say which setting is wrong.
@@ -72,7 +71,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache, err := openCache(cfg, cl)
+	var cp *clusterParts
+	if cl != nil {
+		if cp, err = openCluster(cfg, cl, m.registry); err != nil {
+			return nil, err
+		}
+	}
+	cache, err := openCache(cfg, cp)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 		admin = newEcho(cfg, log, m)
 	}
 
-	s := &Server{Echo: e, Admin: admin, Library: lib, Engine: eng, Weights: ck, style: styleFilter, cfg: cfg, log: log, metrics: m, cluster: cl}
+	s := &Server{Echo: e, Admin: admin, Library: lib, Engine: eng, Weights: ck, style: styleFilter, cfg: cfg, log: log, metrics: m, cluster: cp}
 	pc := cfg.pipelineConfig()
 	pc.Source = source
 	pc.Filters = filters(styleFilter)
@@ -91,6 +96,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	pc.Cache = cache
+	if cp != nil {
+		pc.Offload = cp.queue
+		if cfg.Worker {
+			if err := cp.newWorker(cfg, styleFilter, log); err != nil {
+				return nil, err
+			}
+		}
+	}
 	pc.KeySalt = "weights=" + ck.Hash + ";engine=" + engine.Version
 	pc.Logger = log
 	pc.Hooks = m.hooks()
@@ -159,7 +172,7 @@ func openSource(cfg Config) (pipeline.Source, error) {
 
 // openCache opens the result cache's tiers (memory, disk, and the cluster's with --nats); nil
 // when every tier is off.
-func openCache(cfg Config, cl *cluster.Conn) (*pipeline.Cache, error) {
+func openCache(cfg Config, cp *clusterParts) (*pipeline.Cache, error) {
 	cacheDir := cfg.CacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(cfg.DataDir, "cache")
@@ -168,11 +181,8 @@ func openCache(cfg Config, cl *cluster.Conn) (*pipeline.Cache, error) {
 	if cfg.CacheDiskMB > 0 {
 		cc.Dir, cc.DiskBytes = cacheDir, int64(cfg.CacheDiskMB)<<20
 	}
-	if cl != nil {
-		var err error
-		if cc.Shared, err = openResults(cfg, cl); err != nil {
-			return nil, err
-		}
+	if cp != nil {
+		cc.Shared = cp.results
 	}
 	if cc.MemBytes == 0 && cc.Dir == "" && cc.Shared == nil {
 		return nil, nil
@@ -206,6 +216,9 @@ func workPx(flag int, onCUDA bool) int {
 // StartWarmup compiles every work shape in the background (Run calls it); until it is done,
 // /readyz answers 503 naming the shapes still to compile.
 func (s *Server) StartWarmup() {
+	if s.cluster != nil && s.cluster.worker == nil {
+		return // a front end: the workers stylize
+	}
 	s.log.Info("compiling the work shapes", "max_work_px", s.cfg.MaxWorkPx,
 		"shapes", len(engine.Buckets(s.cfg.MaxWorkPx, s.cfg.WorkStep)))
 	s.style.StartWarmup()
@@ -222,7 +235,7 @@ func (s *Server) readyz(c echo.Context) error {
 		})
 	}
 	if s.cluster != nil {
-		if err := s.cluster.Healthy(); err != nil {
+		if err := s.cluster.conn.Healthy(); err != nil {
 			return pipeline.WriteError(c, http.StatusServiceUnavailable, err.Error())
 		}
 	}
@@ -264,11 +277,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drain time.Duration) 
 	} else {
 		adminErr <- nil
 	}
+	workerDone := s.cluster.runWorker(serveCtx)
 	s.log.Info("styleproxy serving", "addr", ln.Addr().String(), "backend", s.Engine.Backend(),
 		"source", s.cfg.Source, "data", s.cfg.DataDir, "workers", s.cfg.Workers)
 	err := s.cfg.serve(serveCtx, ln, s.Echo, drainBy)
 	stop()
 	err = errors.Join(err, <-adminErr)
+	<-workerDone
 	if werr := s.Pipeline.Wait(drainBy()); werr != nil {
 		s.log.Warn("shutdown: detached work still running after --drain", "error", werr.Error())
 		err = errors.Join(err, werr)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/server"
 	"github.com/styleproxy/styleproxy/styles"
 	"github.com/styleproxy/styleproxy/weights"
 )
@@ -26,6 +27,7 @@ type cli struct {
 	Version kong.VersionFlag `help:"print the version and exit" env:"-"`
 
 	Serve   serveCmd   `cmd:"" help:"Serve restyled images over HTTP: the origin a CDN pulls from."`
+	Worker  workerCmd  `cmd:"" help:"Run stylization jobs from a NATS JetStream cluster's work queue (a GPU host behind serve --nats replicas)."`
 	Stylize stylizeCmd `cmd:"" help:"Paint a content image in the style of another (the reference algorithm, run once)."`
 	Sign    signCmd    `cmd:"" help:"Print URL (a full URL or /img/path?query) signed for a server run with --signing-key."`
 	Styles  struct {
@@ -96,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 
 // newCLI is the command tree with each flag's default in its field.
 func newCLI() *cli {
-	root := &cli{Serve: newServeCmd(), Stylize: newStylizeCmd(), VersionCmd: versionCmd{Backend: engine.BackendAuto}}
+	root := &cli{Serve: newServeCmd(), Worker: workerCmd{WorkerConfig: server.DefaultWorkerConfig()}, Stylize: newStylizeCmd(), VersionCmd: versionCmd{Backend: engine.BackendAuto}}
 	root.Styles.Add = newStylesAddCmd()
 	root.Weights.Fetch.URL = weights.OfficialURL
 	return root

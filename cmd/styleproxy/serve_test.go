@@ -37,17 +37,24 @@ func TestMain(m *testing.M) {
 // the command), on a loopback port; it returns the base URL and the process.
 func serveProcess(t *testing.T, args ...string) (string, *exec.Cmd, *os.File) {
 	t.Helper()
+	return commandProcess(t, "serve", args...)
+}
+
+// commandProcess runs `styleproxy command --addr ADDR args...` as serveProcess does, for any
+// command with an --addr listener.
+func commandProcess(t *testing.T, command string, args ...string) (string, *exec.Cmd, *os.File) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	log, err := os.CreateTemp(t.TempDir(), "serve-*.log")
+	log, err := os.CreateTemp(t.TempDir(), command+"-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", addr}, args...)...)
+	cmd := exec.Command(os.Args[0], append([]string{command, "--addr", addr}, args...)...)
 	cmd.Env = append(os.Environ(), asCommand+"=1")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -63,7 +70,7 @@ func serveProcess(t *testing.T, args ...string) (string, *exec.Cmd, *os.File) {
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("serve did not start:\n%s", b)
+			t.Fatalf("%s did not start:\n%s", command, b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
