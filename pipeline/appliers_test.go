@@ -10,6 +10,17 @@ import (
 	"github.com/styleproxy/styleproxy/plugin"
 )
 
+// wantParamError checks that query is refused with a ParamError naming param.
+func wantParamError(t *testing.T, query, param string) {
+	t.Helper()
+	q, _ := url.ParseQuery(query)
+	_, err := ParseImageOptions(q, 2048, "")
+	var pe *plugin.ParamError
+	if !errors.As(err, &pe) || pe.Param != param {
+		t.Errorf("%q: %v, want a ParamError for %s", query, err, param)
+	}
+}
+
 func parseOpts(t *testing.T, query string) ImageOptions {
 	t.Helper()
 	q, err := url.ParseQuery(query)
@@ -65,12 +76,7 @@ func TestURLOptionsInvalid(t *testing.T) {
 		{"bg=%23ffffff", "bg"}, {"bg=fffff", "bg"}, {"bg=red", "bg"}, {"bg=ggg", "bg"},
 		{"pad=2", "pad"}, {"cb=", "cb"}, {"cb=a%20b", "cb"}, {"cb=" + strings.Repeat("x", 65), "cb"},
 	} {
-		q, _ := url.ParseQuery(tc.query)
-		_, err := ParseImageOptions(q, 2048, "")
-		var pe *plugin.ParamError
-		if !errors.As(err, &pe) || pe.Param != tc.param {
-			t.Errorf("%q: %v, want a ParamError for %s", tc.query, err, tc.param)
-		}
+		wantParamError(t, tc.query, tc.param)
 	}
 }
 

@@ -1,12 +1,10 @@
 package pipeline
 
 import (
-	"errors"
 	"net/url"
 	"testing"
 
 	"github.com/styleproxy/styleproxy/imaging"
-	"github.com/styleproxy/styleproxy/plugin"
 )
 
 func TestParseImageOptions(t *testing.T) {
@@ -36,12 +34,7 @@ func TestParseImageOptions(t *testing.T) {
 		{"format=JPEG", "format"}, {"format=", "format"}, {"q=0", "q"}, {"q=101", "q"}, {"q=high", "q"},
 		{"w=0x10", "w"}, {"w=1_0", "w"}, {"q=+5", "q"}, {"fit=", "fit"},
 	} {
-		q, _ := url.ParseQuery(tc.query)
-		_, err := ParseImageOptions(q, 2048, "")
-		var pe *plugin.ParamError
-		if !errors.As(err, &pe) || pe.Param != tc.param {
-			t.Errorf("%q: %v, want a ParamError for %s", tc.query, err, tc.param)
-		}
+		wantParamError(t, tc.query, tc.param)
 	}
 }
 

@@ -89,24 +89,8 @@ func TestGalleryInBrowser(t *testing.T) {
 	start := time.Now()
 
 	// The real server, on a loopback port.
-	dir := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.DataDir = filepath.Join(dir, "data")
-	cfg.Source = filepath.Join(dir, "images")
-	if err := os.MkdirAll(cfg.Source, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	photo, err := os.ReadFile(testutil.Shared(t, "images", "tubingen.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cfg.Source, "tubingen.jpg"), photo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Weights = os.Getenv("STYLEPROXY_WEIGHTS"); cfg.Weights == "" {
-		cfg.Weights = testutil.Shared(t, "weights")
-	}
-	cfg.Backend = "go"
+	cfg := testConfig(t)
+	cfg.MaxWorkPx = DefaultConfig().MaxWorkPx // the gallery's real work size
 	const token = "gallery-test-token"
 	cfg.AdminToken = token
 	var serverLog syncBuffer

@@ -136,13 +136,7 @@ func TestServerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := os.ReadFile(testutil.Shared(t, "images", "starry_night.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Library.Add(context.Background(), "starry", img, styles.AddOptions{Preset: "starry_night", StyleSize: 64}); err != nil {
-		t.Fatal(err)
-	}
+	addStyle(t, s, "starry")
 	ts := httptest.NewServer(s.Echo)
 	defer ts.Close()
 
@@ -301,13 +295,7 @@ func TestReadyzWhileWarming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := os.ReadFile(testutil.Shared(t, "images", "starry_night.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Library.Add(context.Background(), "starry", img, styles.AddOptions{Preset: "starry_night", StyleSize: 64}); err != nil {
-		t.Fatal(err)
-	}
+	addStyle(t, s, "starry")
 	ts := httptest.NewServer(s.Echo)
 	defer ts.Close()
 	s.StartWarmup()

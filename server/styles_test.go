@@ -20,6 +20,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/imaging/imagingtest"
 	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/pipeline"
 	"github.com/styleproxy/styleproxy/styles"
@@ -56,16 +57,7 @@ func stylesTestImage(t *testing.T, w, h, seed int, f imaging.Format) []byte {
 			pix[i] = uint8(x*255/w + y*128/h + (i%3)*seed*40)
 		}
 	}
-	im, err := imaging.FromRGB(&imaging.RGB{Width: w, Height: h, Pix: pix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	b, err := im.Encode(f, 90)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return imagingtest.Encode(t, w, h, pix, f, 90)
 }
 
 type stylesTestAPI struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/imaging/imagingtest"
 )
 
 // fakeEngine is a TargetComputer that is fast and deterministic, and whose targets depend on
@@ -81,26 +82,7 @@ func sameTargets(a, b engine.StyleTargets) bool {
 
 // testImage encodes a w×h picture whose pixels depend on seed.
 func testImage(t testing.TB, w, h int, seed int, f imaging.Format) []byte {
-	t.Helper()
-	pix := make([]uint8, 3*w*h)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			i := 3 * (y*w + x)
-			pix[i] = uint8(x*255/w + seed*37)
-			pix[i+1] = uint8(y*255/h + seed*91)
-			pix[i+2] = uint8((x*y)/(w+1) + seed*13)
-		}
-	}
-	im, err := imaging.FromRGB(&imaging.RGB{Width: w, Height: h, Pix: pix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	b, err := im.Encode(f, 95)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return imagingtest.Pattern(t, w, h, seed, f)
 }
 
 // logBuffer collects a Library's log lines; safe for concurrent use.

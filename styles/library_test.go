@@ -14,6 +14,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/imaging/imagingtest"
 	"github.com/styleproxy/styleproxy/internal/testutil"
 )
 
@@ -21,7 +22,7 @@ func TestAddGetList(t *testing.T) {
 	dir := t.TempDir()
 	fe := &fakeEngine{}
 	lib, _ := openLib(t, dir, fe)
-	img := testImage(t, 400, 300, 1, imaging.PNG)
+	img := imagingtest.Pattern(t, 400, 300, 1, imaging.PNG)
 	before := time.Now()
 	s, err := lib.Add(context.Background(), "starry", img, AddOptions{StyleSize: 64})
 	if err != nil {
@@ -69,7 +70,7 @@ func TestAddGetList(t *testing.T) {
 
 	// List is sorted by name.
 	for i, n := range []string{"zeta", "a-1", "b_2", "0"} {
-		if _, err := lib.Add(context.Background(), n, testImage(t, 60, 40, 10+i, imaging.JPEG), AddOptions{StyleSize: 32}); err != nil {
+		if _, err := lib.Add(context.Background(), n, imagingtest.Pattern(t, 60, 40, 10+i, imaging.JPEG), AddOptions{StyleSize: 32}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +96,7 @@ func TestAddGetList(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	img := testImage(t, 90, 60, 3, imaging.PNG)
+	img := imagingtest.Pattern(t, 90, 60, 3, imaging.PNG)
 	scream := engine.Presets["the_scream"]
 	tests := []struct {
 		name   string
@@ -136,8 +137,8 @@ func TestOptions(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	png := testImage(t, 60, 40, 1, imaging.PNG)
-	big := testImage(t, 300, 300, 1, imaging.PNG)
+	png := imagingtest.Pattern(t, 60, 40, 1, imaging.PNG)
+	big := imagingtest.Pattern(t, 300, 300, 1, imaging.PNG)
 	nan := math.NaN()
 	long := strings.Repeat("a", 65)
 	tests := []struct {
@@ -175,8 +176,8 @@ func TestRefusals(t *testing.T) {
 		{"own size over the network's limit", "ok", testutil.BombPNG(5000, 5000, 5000), AddOptions{Limits: imaging.Limits{MaxPixels: 40_000_000}}, false, imaging.ErrTooLarge},
 		{"svg", "ok", []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"></svg>`), AddOptions{}, false, imaging.ErrUnsupportedFormat},
 		{"pdf", "ok", []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"), AddOptions{}, false, imaging.ErrUnsupportedFormat},
-		{"too small as uploaded", "ok", testImage(t, 20, 40, 1, imaging.PNG), AddOptions{StyleSize: 0}, false, ErrTooSmall},
-		{"too small after scaling", "ok", testImage(t, 400, 20, 1, imaging.PNG), AddOptions{StyleSize: 0}, false, ErrTooSmall},
+		{"too small as uploaded", "ok", imagingtest.Pattern(t, 20, 40, 1, imaging.PNG), AddOptions{StyleSize: 0}, false, ErrTooSmall},
+		{"too small after scaling", "ok", imagingtest.Pattern(t, 400, 20, 1, imaging.PNG), AddOptions{StyleSize: 0}, false, ErrTooSmall},
 		{"read-only library", "ok", png, AddOptions{}, true, ErrReadOnly},
 	}
 	dir := t.TempDir()
@@ -225,7 +226,7 @@ func TestCancelledAddWritesNothing(t *testing.T) {
 	empty := tree(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := lib.Add(ctx, "x", testImage(t, 60, 40, 1, imaging.PNG), AddOptions{StyleSize: 32}); !errors.Is(err, context.Canceled) {
+	if _, err := lib.Add(ctx, "x", imagingtest.Pattern(t, 60, 40, 1, imaging.PNG), AddOptions{StyleSize: 32}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Add with a cancelled context = %v", err)
 	}
 	if got := tree(t, dir); !slices.Equal(got, empty) {
@@ -238,7 +239,7 @@ func TestReplace(t *testing.T) {
 	fe := &fakeEngine{}
 	lib, _ := openLib(t, dir, fe)
 	ctx := context.Background()
-	img1, img2 := testImage(t, 80, 60, 1, imaging.PNG), testImage(t, 80, 60, 2, imaging.PNG)
+	img1, img2 := imagingtest.Pattern(t, 80, 60, 1, imaging.PNG), imagingtest.Pattern(t, 80, 60, 2, imaging.PNG)
 	v1, err := lib.Add(ctx, "s", img1, AddOptions{StyleSize: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -296,7 +297,7 @@ func TestRemove(t *testing.T) {
 	dir := t.TempDir()
 	lib, _ := openLib(t, dir, &fakeEngine{})
 	ctx := context.Background()
-	img := testImage(t, 80, 60, 1, imaging.PNG)
+	img := imagingtest.Pattern(t, 80, 60, 1, imaging.PNG)
 	for _, n := range []string{"a", "b"} {
 		if _, err := lib.Add(ctx, n, img, AddOptions{StyleSize: 32}); err != nil {
 			t.Fatal(err)
@@ -332,7 +333,7 @@ func TestReopen(t *testing.T) {
 	ctx := context.Background()
 	var added []*Style
 	for i, n := range []string{"one", "two", "three"} {
-		s, err := lib.Add(ctx, n, testImage(t, 70+i, 50, i, imaging.JPEG), AddOptions{StyleSize: 40, Preset: "the_scream", TV: ptr(float64(i))})
+		s, err := lib.Add(ctx, n, imagingtest.Pattern(t, 70+i, 50, i, imaging.JPEG), AddOptions{StyleSize: 40, Preset: "the_scream", TV: ptr(float64(i))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +371,7 @@ func TestReopen(t *testing.T) {
 // Get is on the hot path of every request: one os.Stat of the index, then memory.
 func BenchmarkGet(b *testing.B) {
 	lib, _ := openLib(b, b.TempDir(), &fakeEngine{})
-	if _, err := lib.Add(context.Background(), "starry", testImage(b, 60, 40, 1, imaging.PNG), AddOptions{StyleSize: 32}); err != nil {
+	if _, err := lib.Add(context.Background(), "starry", imagingtest.Pattern(b, 60, 40, 1, imaging.PNG), AddOptions{StyleSize: 32}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

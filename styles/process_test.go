@@ -15,6 +15,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/imaging/imagingtest"
 )
 
 // The tests here run a second process: this test binary again, running TestHelperProcess, which
@@ -22,7 +23,9 @@ import (
 const helperEnv = "STYLES_TEST_HELPER"
 
 // helperImage is the image the helper registers for a seed.
-func helperImage(t testing.TB, seed int) []byte { return testImage(t, 80, 60, seed, imaging.PNG) }
+func helperImage(t testing.TB, seed int) []byte {
+	return imagingtest.Pattern(t, 80, 60, seed, imaging.PNG)
+}
 
 // helperOptions are the options the helper registers with.
 var helperOptions = AddOptions{StyleSize: 32, Replace: true}

@@ -85,3 +85,35 @@ func exifWithArtist(artist string) []byte {
 	b.WriteString(artist + "\x00")
 	return b.Bytes()
 }
+
+// Pattern encodes, in format f, a smooth w x h picture whose pixels depend on seed, so that two
+// seeds give two different images.
+func Pattern(t testing.TB, w, h, seed int, f imaging.Format) []byte {
+	t.Helper()
+	pix := make([]uint8, 3*w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			i := 3 * (y*w + x)
+			pix[i] = uint8(x*255/w + seed*37)
+			pix[i+1] = uint8(y*255/h + seed*91)
+			pix[i+2] = uint8((x*y)/(w+1) + seed*13)
+		}
+	}
+	return Encode(t, w, h, pix, f, 95)
+}
+
+// Encode encodes packed 8-bit RGB pixels (see imaging.RGB) as a w x h image in format f at
+// quality q.
+func Encode(t testing.TB, w, h int, pix []uint8, f imaging.Format, q int) []byte {
+	t.Helper()
+	im, err := imaging.FromRGB(&imaging.RGB{Width: w, Height: h, Pix: pix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	b, err := im.Encode(f, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

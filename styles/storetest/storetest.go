@@ -15,6 +15,7 @@ import (
 
 	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/imaging"
+	"github.com/styleproxy/styleproxy/imaging/imagingtest"
 	"github.com/styleproxy/styleproxy/styles"
 )
 
@@ -49,7 +50,7 @@ func library(t *testing.T, open Opener) *styles.Library {
 func testAddGetList(t *testing.T, open Opener) {
 	lib := library(t, open)
 	ctx := context.Background()
-	img := Image(t, 120, 90, 1, imaging.PNG)
+	img := imagingtest.Pattern(t, 120, 90, 1, imaging.PNG)
 	s, err := lib.Add(ctx, "starry", img, styles.AddOptions{StyleSize: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +69,7 @@ func testAddGetList(t *testing.T, open Opener) {
 		t.Errorf("Thumbnail: %d bytes, %v; want a JPEG", len(th), err)
 	}
 	for i, n := range []string{"zeta", "a-1", "0"} {
-		if _, err := lib.Add(ctx, n, Image(t, 60, 40, 10+i, imaging.JPEG), styles.AddOptions{StyleSize: 32}); err != nil {
+		if _, err := lib.Add(ctx, n, imagingtest.Pattern(t, 60, 40, 10+i, imaging.JPEG), styles.AddOptions{StyleSize: 32}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +95,7 @@ func testAddGetList(t *testing.T, open Opener) {
 func testReplace(t *testing.T, open Opener) {
 	lib := library(t, open)
 	ctx := context.Background()
-	img1, img2 := Image(t, 80, 60, 1, imaging.PNG), Image(t, 80, 60, 2, imaging.PNG)
+	img1, img2 := imagingtest.Pattern(t, 80, 60, 1, imaging.PNG), imagingtest.Pattern(t, 80, 60, 2, imaging.PNG)
 	v1, err := lib.Add(ctx, "s", img1, styles.AddOptions{StyleSize: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func testReplace(t *testing.T, open Opener) {
 func testRemove(t *testing.T, open Opener) {
 	lib := library(t, open)
 	ctx := context.Background()
-	img := Image(t, 80, 60, 1, imaging.PNG)
+	img := imagingtest.Pattern(t, 80, 60, 1, imaging.PNG)
 	for _, n := range []string{"a", "b"} {
 		if _, err := lib.Add(ctx, n, img, styles.AddOptions{StyleSize: 32}); err != nil {
 			t.Fatal(err)
@@ -158,12 +159,12 @@ func testRemove(t *testing.T, open Opener) {
 func testSeenByAnother(t *testing.T, open Opener) {
 	a, b := library(t, open), library(t, open)
 	ctx := context.Background()
-	v1, err := a.Add(ctx, "s", Image(t, 80, 60, 1, imaging.PNG), styles.AddOptions{StyleSize: 32})
+	v1, err := a.Add(ctx, "s", imagingtest.Pattern(t, 80, 60, 1, imaging.PNG), styles.AddOptions{StyleSize: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
 	Eventually(t, "B serves the style A added", func() error { return want(b, "s", v1) })
-	img2 := Image(t, 80, 60, 2, imaging.PNG)
+	img2 := imagingtest.Pattern(t, 80, 60, 2, imaging.PNG)
 	v2, err := a.Add(ctx, "s", img2, styles.AddOptions{StyleSize: 32, Replace: true})
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +200,7 @@ func testConcurrentWriters(t *testing.T, open Opener) {
 			go func() {
 				defer wg.Done()
 				name := fmt.Sprintf("n%d", j%3) // n0 is written by both stores twice
-				_, err := lib.Add(ctx, name, Image(t, 64, 48, 10*i+j, imaging.PNG), styles.AddOptions{StyleSize: 32, Replace: true})
+				_, err := lib.Add(ctx, name, imagingtest.Pattern(t, 64, 48, 10*i+j, imaging.PNG), styles.AddOptions{StyleSize: 32, Replace: true})
 				errs <- err
 			}()
 		}
@@ -294,23 +295,4 @@ func (FakeEngine) StyleTargets(im *engine.Image) (engine.StyleTargets, error) {
 		st[l] = engine.Gram{C: c, Data: d}
 	}
 	return st, nil
-}
-
-// Image encodes a w×h picture whose pixels depend on seed.
-func Image(t testing.TB, w, h, seed int, f imaging.Format) []byte {
-	t.Helper()
-	pix := make([]uint8, 3*w*h)
-	for i := range pix {
-		pix[i] = uint8(i%w*255/w + seed*37 + i/(3*w)*3)
-	}
-	im, err := imaging.FromRGB(&imaging.RGB{Width: w, Height: h, Pix: pix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	b, err := im.Encode(f, 95)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
