@@ -30,8 +30,7 @@ func newServeCmd() serveCmd { return serveCmd{Config: server.DefaultConfig()} }
 
 func (c *serveCmd) Run() error {
 	cfg := c.Config
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	slog.SetDefault(cfg.Logger) // libvips's messages and Echo's last-resort errors use the same lines
+	cfg.Logger = jsonLogger()
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -39,13 +38,28 @@ func (c *serveCmd) Run() error {
 	if err != nil {
 		return engineInputError(err, cfg.Weights)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	return listenAndRun(cfg.Addr, func(ctx context.Context, ln net.Listener) error {
+		return srv.Run(ctx, ln, c.Drain)
+	})
+}
+
+// jsonLogger is the log of the commands that serve: JSON lines on stderr. It becomes slog's
+// default too, so that libvips's messages and Echo's last-resort errors use the same lines.
+func jsonLogger() *slog.Logger {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	slog.SetDefault(log)
+	return log
+}
+
+// listenAndRun listens on addr and runs run on the listener until SIGINT or SIGTERM cancels ctx.
+func listenAndRun(addr string, run func(ctx context.Context, ln net.Listener) error) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return srv.Run(ctx, ln, c.Drain)
+	return run(ctx, ln)
 }
 
 type signCmd struct {

@@ -1,13 +1,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"net"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/styleproxy/styleproxy/server"
 )
 
@@ -19,8 +12,7 @@ type workerCmd struct {
 
 func (c *workerCmd) Run() error {
 	cfg := c.WorkerConfig
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	slog.SetDefault(cfg.Logger)
+	cfg.Logger = jsonLogger()
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -28,11 +20,5 @@ func (c *workerCmd) Run() error {
 	if err != nil {
 		return engineInputError(err, cfg.Weights)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return w.Run(ctx, ln)
+	return listenAndRun(cfg.Addr, w.Run)
 }
