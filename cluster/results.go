@@ -105,6 +105,9 @@ func (r *Results) Put(key string, e pipeline.Entry) error {
 		return r.awaitWriter(key, lease)
 	}
 	defer r.locks.release(lease)
+	if ok, err := r.has(key); ok || err != nil { // stored by a writer that held the lease before
+		return err
+	}
 	err := r.c.call(context.Background(), func(ctx context.Context) error {
 		_, err := r.obj.Put(ctx, jetstream.ObjectMeta{Name: key, Headers: nats.Header{"Content-Type": {e.ContentType}}}, bytes.NewReader(e.Body))
 		return err
