@@ -160,18 +160,32 @@ func storageBytes(dtype string, vals []float32) []byte {
 	return b.Bytes()
 }
 
+// storageData is one storage of a checkpoint being written.
+type storageData struct {
+	key   string
+	dtype string
+	vals  []float32
+}
+
 // encodeCheckpoint returns the bytes torch.save would write for a
 // state_dict holding ts.
 func encodeCheckpoint(t testing.TB, ts []rawTensor, opt ckptOptions) []byte {
 	t.Helper()
-	type stor struct {
-		key   string
-		dtype string
-		vals  []float32
+	pkl, stors := pickleStateDict(ts, opt)
+	if opt.legacy {
+		return legacyContainer(pkl, stors)
 	}
-	var stors []*stor
-	byKey := map[string]*stor{}
+	prefix := opt.prefix
+	if prefix == "" {
+		prefix = "archive"
+	}
+	return zipContainer(t, prefix, pkl, stors)
+}
 
+// pickleStateDict pickles the state_dict and returns the storages it names, in order.
+func pickleStateDict(ts []rawTensor, opt ckptOptions) ([]byte, []*storageData) {
+	var stors []*storageData
+	byKey := map[string]*storageData{}
 	var p pickler
 	p.WriteString("\x80\x02")
 	if opt.plainDict {
@@ -190,63 +204,18 @@ func encodeCheckpoint(t testing.TB, ts []rawTensor, opt ckptOptions) []byte {
 		if store == nil {
 			store = rt.data
 		}
-		stride := rt.stride
-		if stride == nil {
-			stride = contiguousStrides(rt.shape)
-		}
 		skey := rt.storageKey
 		if skey == "" {
 			skey = strconv.Itoa(i)
 		}
 		st := byKey[skey]
 		if st == nil {
-			st = &stor{key: skey, dtype: dtype, vals: store}
+			st = &storageData{key: skey, dtype: dtype, vals: store}
 			byKey[skey] = st
 			stors = append(stors, st)
 		}
-
 		p.str(rt.key)
-		if opt.parameter {
-			p.global("torch._utils", "_rebuild_parameter")
-			p.WriteByte('(')
-		}
-		if opt.v1 {
-			p.global("torch._utils", "_rebuild_tensor")
-		} else {
-			p.global("torch._utils", "_rebuild_tensor_v2")
-		}
-		p.WriteString("((")
-		p.str("storage")
-		p.global("torch", dtype)
-		p.str(skey)
-		p.str("cpu")
-		p.int(len(st.vals))
-		if opt.legacy {
-			if rt.view != nil {
-				p.WriteByte('(')
-				p.str(skey + "/view")
-				p.int(rt.view[0])
-				p.int(rt.view[1])
-				p.WriteByte('t')
-			} else {
-				p.WriteByte('N') // no view
-			}
-		}
-		p.WriteString("tQ")
-		p.int(rt.offset)
-		p.ints(rt.shape)
-		p.ints(stride)
-		if !opt.v1 {
-			p.WriteByte(0x89) // requires_grad=False
-			p.global("collections", "OrderedDict")
-			p.WriteString(")R") // backward_hooks
-		}
-		p.WriteString("tR")
-		if opt.parameter {
-			p.WriteByte(0x88) // requires_grad=True
-			p.global("collections", "OrderedDict")
-			p.WriteString(")RtR")
-		}
+		p.tensor(rt, st, opt)
 	}
 	p.WriteByte('u')
 	if opt.metadata {
@@ -261,38 +230,89 @@ func encodeCheckpoint(t testing.TB, ts []rawTensor, opt ckptOptions) []byte {
 		p.WriteString("K\x01uuub")
 	}
 	p.WriteByte('.')
+	return p.Bytes(), stors
+}
 
+// tensor pickles rt, a view of st, the way torch._utils rebuilds it.
+func (p *pickler) tensor(rt rawTensor, st *storageData, opt ckptOptions) {
+	stride := rt.stride
+	if stride == nil {
+		stride = contiguousStrides(rt.shape)
+	}
+	if opt.parameter {
+		p.global("torch._utils", "_rebuild_parameter")
+		p.WriteByte('(')
+	}
+	if opt.v1 {
+		p.global("torch._utils", "_rebuild_tensor")
+	} else {
+		p.global("torch._utils", "_rebuild_tensor_v2")
+	}
+	p.WriteString("((")
+	p.str("storage")
+	p.global("torch", st.dtype)
+	p.str(st.key)
+	p.str("cpu")
+	p.int(len(st.vals))
 	if opt.legacy {
-		var out bytes.Buffer
-		out.WriteString("\x80\x02\x8a\x0a")
-		out.Write(legacyMagicBytes)
-		out.WriteString(".\x80\x02M\xe9\x03.")
-		var si pickler
-		si.WriteString("\x80\x02}(")
-		si.str("protocol_version")
-		si.int(1001)
-		si.str("little_endian")
-		si.WriteString("\x88u.")
-		out.Write(si.Bytes())
-		out.Write(p.Bytes())
-		var keys pickler
-		keys.WriteString("\x80\x02](")
-		for _, st := range stors {
-			keys.str(st.key)
+		if rt.view != nil {
+			p.WriteByte('(')
+			p.str(st.key + "/view")
+			p.int(rt.view[0])
+			p.int(rt.view[1])
+			p.WriteByte('t')
+		} else {
+			p.WriteByte('N') // no view
 		}
-		keys.WriteString("e.")
-		out.Write(keys.Bytes())
-		for _, st := range stors {
-			binary.Write(&out, binary.LittleEndian, uint64(len(st.vals)))
-			out.Write(storageBytes(st.dtype, st.vals))
-		}
-		return out.Bytes()
 	}
+	p.WriteString("tQ")
+	p.int(rt.offset)
+	p.ints(rt.shape)
+	p.ints(stride)
+	if !opt.v1 {
+		p.WriteByte(0x89) // requires_grad=False
+		p.global("collections", "OrderedDict")
+		p.WriteString(")R") // backward_hooks
+	}
+	p.WriteString("tR")
+	if opt.parameter {
+		p.WriteByte(0x88) // requires_grad=True
+		p.global("collections", "OrderedDict")
+		p.WriteString(")RtR")
+	}
+}
 
-	prefix := opt.prefix
-	if prefix == "" {
-		prefix = "archive"
+// legacyContainer is the format torch.save wrote before the zip one: magic, protocol, system
+// info, the state_dict's pickle, the storage keys, then each storage's length and bytes.
+func legacyContainer(pkl []byte, stors []*storageData) []byte {
+	var out bytes.Buffer
+	out.WriteString("\x80\x02\x8a\x0a")
+	out.Write(legacyMagicBytes)
+	out.WriteString(".\x80\x02M\xe9\x03.")
+	var si pickler
+	si.WriteString("\x80\x02}(")
+	si.str("protocol_version")
+	si.int(1001)
+	si.str("little_endian")
+	si.WriteString("\x88u.")
+	out.Write(si.Bytes())
+	out.Write(pkl)
+	var keys pickler
+	keys.WriteString("\x80\x02](")
+	for _, st := range stors {
+		keys.str(st.key)
 	}
+	keys.WriteString("e.")
+	out.Write(keys.Bytes())
+	for _, st := range stors {
+		binary.Write(&out, binary.LittleEndian, uint64(len(st.vals)))
+		out.Write(storageBytes(st.dtype, st.vals))
+	}
+	return out.Bytes()
+}
+
+// zipContainer is torch.save's zip format: PREFIX/data.pkl and one file a storage, stored.
+func zipContainer(t testing.TB, prefix string, pkl []byte, stors []*storageData) []byte {
 	var out bytes.Buffer
 	zw := zip.NewWriter(&out)
 	add := func(name string, b []byte) {
@@ -304,7 +324,7 @@ func encodeCheckpoint(t testing.TB, ts []rawTensor, opt ckptOptions) []byte {
 			t.Fatal(err)
 		}
 	}
-	add("data.pkl", p.Bytes())
+	add("data.pkl", pkl)
 	add("byteorder", []byte("little"))
 	for _, st := range stors {
 		add("data/"+st.key, storageBytes(st.dtype, st.vals))
