@@ -107,85 +107,12 @@ func TestGalleryInBrowser(t *testing.T) {
 		}
 	}()
 
-	// Headless Chromium with a fresh profile, talking to nothing but the test server.
-	var browserOut syncBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.WindowSize(1280, 1000),
-		chromedp.CombinedOutput(&browserOut),
-	)
-	defer cancelAlloc()
-	var (
-		reqMu    sync.Mutex
-		requests []string
-	)
-	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
-		if ev, ok := ev.(*network.EventRequestWillBeSent); ok {
-			reqMu.Lock()
-			requests = append(requests, ev.Request.URL)
-			reqMu.Unlock()
-		}
-	}))
-	defer cancelTab()
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("starting %s: %v\n%s", chromium, err, browserOut.String())
-	}
+	b := startGalleryBrowser(t, chromium)
+	ctx := b.ctx
 	browserStarted := time.Now()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelTimeout()
-
-	var consoleMu sync.Mutex
-	var console []chromedp.ConsoleMessage
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			consoleMu.Lock()
-			console = append(console, m)
-			consoleMu.Unlock()
-		}
-	}()
-
-	shotPath := os.Getenv("STYLEPROXY_SCREENSHOT")
-	if shotPath == "" {
-		shotPath = filepath.Join(t.TempDir(), "gallery.png")
-	}
-	screenshot := func() {
-		t.Helper()
-		shotCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		png, err := chromedp.Run(shotCtx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Errorf("screenshot: %v", err)
-			return
-		}
-		for _, p := range []string{shotPath, galleryScreenshotCopy} {
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Errorf("writing the screenshot: %v", err)
-			}
-			if err := os.WriteFile(p, png, 0o644); err != nil {
-				t.Errorf("writing the screenshot: %v", err)
-			}
-		}
-		t.Logf("screenshot: %s (copy in %s)", shotPath, galleryScreenshotCopy)
-	}
 	defer func() {
 		if t.Failed() {
-			screenshot() // what the page showed when it failed
+			b.screenshot(t) // what the page showed when it failed
 		}
 	}()
 
@@ -208,6 +135,137 @@ func TestGalleryInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	galleryRegister(ctx, t, s, token)
+	registered := time.Now()
+
+	st, body := galleryStylize(ctx, t, s, ts.URL)
+	stylized := time.Now()
+
+	galleryBlend(ctx, t, s, ts.URL, st, body)
+
+	b.screenshot(t)
+
+	// A refused URL shows the server's JSON error message.
+	if err := chromedp.Do(ctx, galleryType("#iters", "100000"), chromedp.Click(chromedp.CSS("#run"))); err != nil {
+		t.Fatal(err)
+	}
+	galleryWaitFor(ctx, t, "the error of a refused URL", `!document.getElementById("result-error").hidden`, 30*time.Second)
+	if msg := galleryEval[string](ctx, t, `document.getElementById("result-error").textContent`); !strings.Contains(msg, "400") || !strings.Contains(msg, "iters") {
+		t.Errorf("the page shows %q for iters=100000, want the 400 JSON error naming iters", msg)
+	}
+
+	b.checkOffline(t, ts.URL)
+
+	t.Logf("timings: server and browser start %.1fs, style registered %.1fs, stylized %.1fs, total %.1fs",
+		browserStarted.Sub(start).Seconds(), registered.Sub(browserStarted).Seconds(),
+		stylized.Sub(registered).Seconds(), time.Since(start).Seconds())
+}
+
+// galleryBrowser is headless Chromium with a fresh profile, talking to nothing but the test
+// server, recording every request the page makes and every console message.
+type galleryBrowser struct {
+	ctx      context.Context
+	out      syncBuffer
+	mu       sync.Mutex
+	requests []string
+	console  []chromedp.ConsoleMessage
+	shotPath string
+}
+
+func startGalleryBrowser(t *testing.T, chromium string) *galleryBrowser {
+	b := &galleryBrowser{shotPath: os.Getenv("STYLEPROXY_SCREENSHOT")}
+	if b.shotPath == "" {
+		b.shotPath = filepath.Join(t.TempDir(), "gallery.png")
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.WindowSize(1280, 1000),
+		chromedp.CombinedOutput(&b.out),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
+		if ev, ok := ev.(*network.EventRequestWillBeSent); ok {
+			b.mu.Lock()
+			b.requests = append(b.requests, ev.Request.URL)
+			b.mu.Unlock()
+		}
+	}))
+	t.Cleanup(cancelTab)
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("starting %s: %v\n%s", chromium, err, b.out.String())
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancelTimeout)
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.console = append(b.console, m)
+			b.mu.Unlock()
+		}
+	}()
+	b.ctx = ctx
+	return b
+}
+
+// screenshot writes the page to shotPath and to galleryScreenshotCopy.
+func (b *galleryBrowser) screenshot(t *testing.T) {
+	t.Helper()
+	shotCtx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(shotCtx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	for _, p := range []string{b.shotPath, galleryScreenshotCopy} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Errorf("writing the screenshot: %v", err)
+		}
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Errorf("writing the screenshot: %v", err)
+		}
+	}
+	t.Logf("screenshot: %s (copy in %s)", b.shotPath, galleryScreenshotCopy)
+}
+
+// checkOffline checks that every request went to the test server at base (or a blob: of the
+// page's own) and that the console shows no exception and no Content Security Policy report.
+func (b *galleryBrowser) checkOffline(t *testing.T, base string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, u := range b.requests {
+		if !strings.HasPrefix(u, base+"/") && !strings.HasPrefix(u, "blob:") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the page requested %s, outside the server", u)
+		}
+	}
+	t.Logf("%d requests, all to the server", len(b.requests))
+	for _, m := range b.console {
+		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+			t.Errorf("page console: %s: %s", m.Type, m.Text)
+		}
+	}
+}
+
+// galleryRegister registers the style "starry" through the page's admin form: a wrong token
+// first, whose JSON error the page must show, then token.
+func galleryRegister(ctx context.Context, t *testing.T, s *Server, token string) {
 	// Register a style through the admin form: a wrong token first, whose JSON error shows.
 	artwork := testutil.Shared(t, "images", "starry_night.jpg")
 	if err := chromedp.Do(ctx,
@@ -234,8 +292,12 @@ func TestGalleryInBrowser(t *testing.T) {
 	if _, err := s.Library.Get("starry"); err != nil {
 		t.Fatalf("the admin form did not register the style: %v", err)
 	}
-	registered := time.Now()
+}
 
+// galleryStylize picks "starry" by its thumbnail, runs a 5-iteration stylization at 256 px and
+// checks the result, the progress display and the copyable URL, which it fetches; it returns the
+// style and the image.
+func galleryStylize(ctx context.Context, t *testing.T, s *Server, base string) (*styles.Style, []byte) {
 	// Pick the style by its thumbnail, set 5 iterations, strength 80 and 256 px, and run.
 	if err := chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`.style-card[data-name="starry"]`)),
@@ -254,7 +316,6 @@ func TestGalleryInBrowser(t *testing.T) {
 	galleryWaitFor(ctx, t, "the progress display", `!document.getElementById("progress").hidden`, 10*time.Second)
 	galleryWaitFor(ctx, t, "the result image",
 		`(() => { const i = document.getElementById("result-img"); return !i.hidden && i.complete && i.naturalWidth > 0; })()`, 120*time.Second)
-	stylized := time.Now()
 
 	if msg := galleryEval[string](ctx, t, `document.getElementById("result-error").hidden ? "" : document.getElementById("result-error").textContent`); msg != "" {
 		t.Errorf("the page shows an error: %s", msg)
@@ -263,7 +324,7 @@ func TestGalleryInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantURL := ts.URL + "/img/tubingen.jpg?style=starry@" + st.Version + "&iters=5&strength=80&w=256" // pinned
+	wantURL := base + "/img/tubingen.jpg?style=starry@" + st.Version + "&iters=5&strength=80&w=256" // pinned
 	if got := galleryEval[string](ctx, t, `document.getElementById("result-url").value`); got != wantURL {
 		t.Errorf("result URL field shows %q, want %q", got, wantURL)
 	}
@@ -293,7 +354,12 @@ func TestGalleryInBrowser(t *testing.T) {
 		t.Errorf("the copied URL answers %d %s (%d bytes)", res.StatusCode, res.Header.Get("Content-Type"), len(body))
 	}
 
-	// Blend the two styles, 70 / 30: the URL pins both and gives the shares.
+	return st, body
+}
+
+// galleryBlend blends "starry" (st) 70 / 30 with "scream" and checks the pinned URL and that it
+// serves another image than the single style's (single).
+func galleryBlend(ctx context.Context, t *testing.T, s *Server, base string, st *styles.Style, single []byte) {
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => {
 		const s = document.getElementById("style2"); s.value = "scream"; s.dispatchEvent(new Event("change"));
 		const m = document.getElementById("mix"); m.value = "70"; m.dispatchEvent(new Event("input"));
@@ -312,50 +378,19 @@ func TestGalleryInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blendURL := ts.URL + "/img/tubingen.jpg?style=starry@" + st.Version + ":0.7,scream@" + sc.Version + ":0.3&iters=5&strength=80&w=256"
+	blendURL := base + "/img/tubingen.jpg?style=starry@" + st.Version + ":0.7,scream@" + sc.Version + ":0.3&iters=5&strength=80&w=256"
 	if got := galleryEval[string](ctx, t, `document.getElementById("result-url").value`); got != blendURL {
 		t.Errorf("blend URL field shows %q, want %q", got, blendURL)
 	}
-	if res, err = http.Get(blendURL); err != nil {
+	res, err := http.Get(blendURL)
+	if err != nil {
 		t.Fatal(err)
 	}
 	blended, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK || len(blended) == 0 || string(blended) == string(body) {
-		t.Errorf("the blend URL answers %d (%d bytes; the single style's image: %t)", res.StatusCode, len(blended), string(blended) == string(body))
+	if res.StatusCode != http.StatusOK || len(blended) == 0 || string(blended) == string(single) {
+		t.Errorf("the blend URL answers %d (%d bytes; the single style's image: %t)", res.StatusCode, len(blended), string(blended) == string(single))
 	}
-
-	screenshot()
-
-	// A refused URL shows the server's JSON error message.
-	if err := chromedp.Do(ctx, galleryType("#iters", "100000"), chromedp.Click(chromedp.CSS("#run"))); err != nil {
-		t.Fatal(err)
-	}
-	galleryWaitFor(ctx, t, "the error of a refused URL", `!document.getElementById("result-error").hidden`, 30*time.Second)
-	if msg := galleryEval[string](ctx, t, `document.getElementById("result-error").textContent`); !strings.Contains(msg, "400") || !strings.Contains(msg, "iters") {
-		t.Errorf("the page shows %q for iters=100000, want the 400 JSON error naming iters", msg)
-	}
-
-	// Offline: every request went to the test server (or a blob: of the page's own).
-	reqMu.Lock()
-	for _, u := range requests {
-		if !strings.HasPrefix(u, ts.URL+"/") && !strings.HasPrefix(u, "blob:") && !strings.HasPrefix(u, "data:") {
-			t.Errorf("the page requested %s, outside the server", u)
-		}
-	}
-	t.Logf("%d requests, all to the server", len(requests))
-	reqMu.Unlock()
-	consoleMu.Lock()
-	for _, m := range console {
-		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
-			t.Errorf("page console: %s: %s", m.Type, m.Text)
-		}
-	}
-	consoleMu.Unlock()
-
-	t.Logf("timings: server and browser start %.1fs, style registered %.1fs, stylized %.1fs, total %.1fs",
-		browserStarted.Sub(start).Seconds(), registered.Sub(browserStarted).Seconds(),
-		stylized.Sub(registered).Seconds(), time.Since(start).Seconds())
 }
 
 // syncBuffer is a bytes buffer for writers on other goroutines (the server's log, the browser's
