@@ -193,69 +193,8 @@ func TestKillBetweenWriteSteps(t *testing.T) {
 			if replace {
 				what = "replace"
 			}
-			t.Run(what+"/killed after "+st, func(t *testing.T) {
-				dir := t.TempDir()
-				lib, _ := openLib(t, dir, fe)
-				keep, err := lib.Add(context.Background(), "keep", helperImage(t, 1), helperOptions)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var old *Style
-				if replace {
-					if old, err = lib.Add(context.Background(), "target", helperImage(t, 2), helperOptions); err != nil {
-						t.Fatal(err)
-					}
-				}
-				code, out := helper(t, dir, "add", "target", 3, "STYLES_TEST_CRASH_AT="+st)
-				if code != 3 {
-					t.Fatalf("the writer was not killed at %q: exit %d\n%s", st, code, out)
-				}
-
-				// The library that was open all along, and a fresh one, agree.
-				again, log := openLib(t, dir, nil)
-				for _, l := range []*Library{lib, again} {
-					got, err := l.Get("target")
-					switch {
-					case visible[st]:
-						if err != nil || got.Version != newVersion || !sameTargets(got.Targets, newTargets) {
-							t.Errorf("want the new version %s whole, got %v, %v", newVersion, got, err)
-						}
-					case replace:
-						if err != nil || got.Version != old.Version || !sameTargets(got.Targets, old.Targets) {
-							t.Errorf("want the old version %s whole, got %v, %v", old.Version, got, err)
-						}
-					default:
-						if !errors.Is(err, ErrNotFound) {
-							t.Errorf("want no style, got %v, %v", got, err)
-						}
-					}
-					if got, err := l.Get("keep"); err != nil || got.Version != keep.Version {
-						t.Errorf("the other style: %v, %v", got, err)
-					}
-				}
-				if s := log.String(); strings.Contains(s, "damaged") {
-					t.Errorf("reopening reported damage: %s", s)
-				}
-				// Open collected the leftovers: one version per style, nothing staged.
-				want := []string{".tmp/", "index.json"}
-				for _, s := range []string{"keep/" + keep.Version, "target/" + newVersion} {
-					if strings.HasPrefix(s, "target/") && !visible[st] {
-						if !replace {
-							continue
-						}
-						s = "target/" + old.Version
-					}
-					n := strings.SplitN(s, "/", 2)[0]
-					if !slices.Contains(want, n+"/") {
-						want = append(want, n+"/")
-					}
-					want = append(want, s+"/", s+"/image.png", s+"/meta.json", s+"/targets.bin", s+"/thumb.jpg")
-				}
-				slices.Sort(want)
-				if got := tree(t, dir); !slices.Equal(got, want) {
-					t.Errorf("files after reopening:\n%v\nwant\n%v", got, want)
-				}
-			})
+			t.Run(what+"/killed after "+st, killedWrite{step: st, replace: replace, visible: visible[st],
+				fe: fe, newVersion: newVersion, newTargets: newTargets}.run)
 		}
 	}
 	for _, st := range []string{"index-staged", "indexed"} {
@@ -273,11 +212,93 @@ func TestKillBetweenWriteSteps(t *testing.T) {
 			if st == "indexed" && !errors.Is(err, ErrNotFound) || st != "indexed" && err != nil {
 				t.Errorf("Get after a remove killed at %s: %v", st, err)
 			}
-			if got := tree(t, dir); st == "indexed" && !slices.Equal(got, []string{".tmp/", "index.json"}) {
+			if got := tree(t, dir); st == "indexed" && !slices.Equal(got, storedFiles()) {
 				t.Errorf("files: %v", got)
 			}
 		})
 	}
+}
+
+// killedWrite is a case of TestKillBetweenWriteSteps: a writer registering "target", new or
+// replacing, killed after step; visible says whether the new version is in by then.
+type killedWrite struct {
+	step             string
+	replace, visible bool
+	fe               *fakeEngine
+	newVersion       string
+	newTargets       engine.StyleTargets
+}
+
+func (k killedWrite) run(t *testing.T) {
+	dir := t.TempDir()
+	lib, _ := openLib(t, dir, k.fe)
+	keep, err := lib.Add(context.Background(), "keep", helperImage(t, 1), helperOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old *Style
+	if k.replace {
+		if old, err = lib.Add(context.Background(), "target", helperImage(t, 2), helperOptions); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out := helper(t, dir, "add", "target", 3, "STYLES_TEST_CRASH_AT="+k.step)
+	if code != 3 {
+		t.Fatalf("the writer was not killed at %q: exit %d\n%s", k.step, code, out)
+	}
+
+	// The library that was open all along, and a fresh one, agree.
+	again, log := openLib(t, dir, nil)
+	for _, l := range []*Library{lib, again} {
+		got, err := l.Get("target")
+		switch {
+		case k.visible:
+			if err != nil || got.Version != k.newVersion || !sameTargets(got.Targets, k.newTargets) {
+				t.Errorf("want the new version %s whole, got %v, %v", k.newVersion, got, err)
+			}
+		case k.replace:
+			if err != nil || got.Version != old.Version || !sameTargets(got.Targets, old.Targets) {
+				t.Errorf("want the old version %s whole, got %v, %v", old.Version, got, err)
+			}
+		default:
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("want no style, got %v, %v", got, err)
+			}
+		}
+		if got, err := l.Get("keep"); err != nil || got.Version != keep.Version {
+			t.Errorf("the other style: %v, %v", got, err)
+		}
+	}
+	if s := log.String(); strings.Contains(s, "damaged") {
+		t.Errorf("reopening reported damage: %s", s)
+	}
+	// Open collected the leftovers: one version per style, nothing staged.
+	kept := []string{"keep/" + keep.Version}
+	switch {
+	case k.visible:
+		kept = append(kept, "target/"+k.newVersion)
+	case k.replace:
+		kept = append(kept, "target/"+old.Version)
+	}
+	want := storedFiles(kept...)
+	if got := tree(t, dir); !slices.Equal(got, want) {
+		t.Errorf("files after reopening:\n%v\nwant\n%v", got, want)
+	}
+}
+
+// storedFiles is what a library folder holds, sorted, when it stores exactly the given
+// "name/version" entries (uploaded as PNG).
+func storedFiles(entries ...string) []string {
+	want := []string{".tmp/", "index.json"}
+	for _, s := range entries {
+		n := strings.SplitN(s, "/", 2)[0]
+		if !slices.Contains(want, n+"/") {
+			want = append(want, n+"/")
+		}
+		want = append(want, s+"/", s+"/image.png", s+"/meta.json", s+"/targets.bin", s+"/thumb.jpg")
+	}
+	slices.Sort(want)
+	return want
 }
 
 // Damage to a stored style is reported and that style skipped; the others load, and the damaged
