@@ -195,27 +195,7 @@ func TestStylesRegisterListGetReplaceDelete(t *testing.T) {
 	img1, img2 := stylesTestImage(t, 300, 200, 1, imaging.JPEG), stylesTestImage(t, 300, 200, 2, imaging.PNG)
 
 	rec := a.upload(t, [][2]string{{"name", "starry"}, {"preset", "the_scream"}, {"style_size", "64"}, {"tv_weight", "0.5"}}, img1)
-	if rec.Code != http.StatusCreated {
-		t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-	}
-	var created styleJSON
-	if err := json.Unmarshal(rec.Body.Bytes(), &created); err != nil {
-		t.Fatal(err)
-	}
-	wantW := engine.Presets["the_scream"]
-	wantW.TV = 0.5
-	if created.Name != "starry" || len(created.Version) != 16 || created.StyleSize != 64 || created.Preset != "the_scream" ||
-		created.Weights != wantW || created.Created.IsZero() || created.ThumbnailURL != "/styles/starry/thumbnail.jpg?v="+created.Version {
-		t.Errorf("created %+v", created)
-	}
-	if loc := rec.Header().Get("Location"); loc != "/styles/starry" {
-		t.Errorf("Location %q", loc)
-	}
-	for _, k := range []string{`"name"`, `"version"`, `"thumbnail_url"`, `"weights"`, `"content_weight"`, `"style_weights"`, `"tv_weight"`, `"created"`} {
-		if !strings.Contains(rec.Body.String(), k) {
-			t.Errorf("JSON lacks %s: %s", k, rec.Body)
-		}
-	}
+	created := checkCreated(t, rec)
 	// Defaults: style size DefaultStyleSize, the default preset.
 	if rec := a.upload(t, [][2]string{{"name", "plain"}}, img2); rec.Code != http.StatusCreated ||
 		!strings.Contains(rec.Body.String(), `"style_size":192`) || !strings.Contains(rec.Body.String(), `"preset":"starry_night"`) {
@@ -240,30 +220,7 @@ func TestStylesRegisterListGetReplaceDelete(t *testing.T) {
 		t.Errorf("HEAD /styles/starry: %d", rec.Code)
 	}
 
-	// The thumbnail, cacheable for good under its versioned URL.
-	rec = a.do(http.MethodGet, created.ThumbnailURL, "", nil, "")
-	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "image/jpeg" ||
-		rec.Header().Get("ETag") != `"`+created.Version+`"` || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
-		t.Errorf("thumbnail: %d %v", rec.Code, rec.Header())
-	}
-	if im, err := imaging.Decode(rec.Body.Bytes(), imaging.Limits{}); err != nil {
-		t.Errorf("thumbnail does not decode: %v", err)
-	} else {
-		if w, h := im.Size(); w != 256 || h != 171 {
-			t.Errorf("thumbnail %dx%d, want 256x171", w, h)
-		}
-		im.Close()
-	}
-	if rec := a.do(http.MethodGet, "/styles/starry/thumbnail.jpg", "", nil, ""); strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
-		t.Error("the unversioned thumbnail URL is cached for good")
-	}
-	req := httptest.NewRequest(http.MethodGet, "/styles/starry/thumbnail.jpg", nil)
-	req.Header.Set("If-None-Match", `"`+created.Version+`"`)
-	rec = httptest.NewRecorder()
-	a.e.ServeHTTP(rec, req)
-	if rec.Code != http.StatusNotModified {
-		t.Errorf("If-None-Match with the current version: %d", rec.Code)
-	}
+	checkThumbnail(t, a, created)
 
 	// The name is taken, unless replacing: then a new version.
 	msg := checkError(t, a.upload(t, [][2]string{{"name", "starry"}}, img2), http.StatusConflict)
@@ -305,6 +262,64 @@ func TestStylesRegisterListGetReplaceDelete(t *testing.T) {
 	if rec := a.do(http.MethodGet, "/styles", "", nil, ""); strings.TrimSpace(rec.Body.String()) != "[]" {
 		t.Errorf("empty list: %s", rec.Body)
 	}
+}
+
+// checkCreated checks the answer to registering "starry" with the_scream's preset, style size 64
+// and a TV weight of 0.5, and returns the style it describes.
+func checkCreated(t *testing.T, rec *httptest.ResponseRecorder) styleJSON {
+	t.Helper()
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("POST: %d %s", rec.Code, rec.Body)
+	}
+	var created styleJSON
+	if err := json.Unmarshal(rec.Body.Bytes(), &created); err != nil {
+		t.Fatal(err)
+	}
+	wantW := engine.Presets["the_scream"]
+	wantW.TV = 0.5
+	if created.Name != "starry" || len(created.Version) != 16 || created.StyleSize != 64 || created.Preset != "the_scream" ||
+		created.Weights != wantW || created.Created.IsZero() || created.ThumbnailURL != "/styles/starry/thumbnail.jpg?v="+created.Version {
+		t.Errorf("created %+v", created)
+	}
+	if loc := rec.Header().Get("Location"); loc != "/styles/starry" {
+		t.Errorf("Location %q", loc)
+	}
+	for _, k := range []string{`"name"`, `"version"`, `"thumbnail_url"`, `"weights"`, `"content_weight"`, `"style_weights"`, `"tv_weight"`, `"created"`} {
+		if !strings.Contains(rec.Body.String(), k) {
+			t.Errorf("JSON lacks %s: %s", k, rec.Body)
+		}
+	}
+	return created
+}
+
+// checkThumbnail checks created's thumbnail: cacheable for good under its versioned URL only,
+// 256 px wide, and answering If-None-Match with its version.
+func checkThumbnail(t *testing.T, a *stylesTestAPI, created styleJSON) {
+	t.Helper()
+	rec := a.do(http.MethodGet, created.ThumbnailURL, "", nil, "")
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "image/jpeg" ||
+		rec.Header().Get("ETag") != `"`+created.Version+`"` || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
+		t.Errorf("thumbnail: %d %v", rec.Code, rec.Header())
+	}
+	if im, err := imaging.Decode(rec.Body.Bytes(), imaging.Limits{}); err != nil {
+		t.Errorf("thumbnail does not decode: %v", err)
+	} else {
+		if w, h := im.Size(); w != 256 || h != 171 {
+			t.Errorf("thumbnail %dx%d, want 256x171", w, h)
+		}
+		im.Close()
+	}
+	if rec := a.do(http.MethodGet, "/styles/starry/thumbnail.jpg", "", nil, ""); strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
+		t.Error("the unversioned thumbnail URL is cached for good")
+	}
+	req := httptest.NewRequest(http.MethodGet, "/styles/starry/thumbnail.jpg", nil)
+	req.Header.Set("If-None-Match", `"`+created.Version+`"`)
+	rec = httptest.NewRecorder()
+	a.e.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotModified {
+		t.Errorf("If-None-Match with the current version: %d", rec.Code)
+	}
+
 }
 
 // Every refused upload answers its status with the JSON error form and writes nothing.
