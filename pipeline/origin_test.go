@@ -31,6 +31,7 @@ import (
 type origin struct {
 	*httptest.Server
 	dir   string
+	away  string // another server's URL, for redirects off the origin
 	gets  atomic.Int64
 	heads atomic.Int64
 
@@ -42,84 +43,93 @@ func startOrigin(t testing.TB) *origin {
 	o := &origin{dir: imageDir(t), etags: map[string]string{}}
 	other := httptest.NewServer(http.FileServer(http.Dir(o.dir)))
 	t.Cleanup(other.Close)
-	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	o.away = other.URL
+	o.Server = httptest.NewServer(http.HandlerFunc(o.handle))
+	t.Cleanup(o.Close)
+	return o
+}
+
+// handle answers as the table above says.
+func (o *origin) handle(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		o.heads.Add(1)
+	} else {
+		o.gets.Add(1)
+	}
+	p, ok := strings.CutPrefix(r.URL.Path, "/base/")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	validators := true
+	switch {
+	case strings.HasPrefix(p, "plain/"):
+		p, validators = strings.TrimPrefix(p, "plain/"), false
+	case strings.HasPrefix(p, "nohead/"):
 		if r.Method == http.MethodHead {
-			o.heads.Add(1)
-		} else {
-			o.gets.Add(1)
-		}
-		p, ok := strings.CutPrefix(r.URL.Path, "/base/")
-		if !ok {
-			http.NotFound(w, r)
+			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
-		validators := true
-		switch {
-		case strings.HasPrefix(p, "plain/"):
-			p, validators = strings.TrimPrefix(p, "plain/"), false
-		case strings.HasPrefix(p, "nohead/"):
-			if r.Method == http.MethodHead {
-				w.WriteHeader(http.StatusMethodNotAllowed)
-				return
-			}
-			p, validators = strings.TrimPrefix(p, "nohead/"), false
-		case strings.HasPrefix(p, "redirect/"):
-			rest := strings.TrimPrefix(p, "redirect/")
-			n, name, _ := strings.Cut(rest, "/")
-			k, _ := strconv.Atoi(n)
-			target := "/base/" + name
-			if k > 1 {
-				target = fmt.Sprintf("/base/redirect/%d/%s", k-1, name)
-			}
-			http.Redirect(w, r, target, http.StatusFound)
-			return
-		case strings.HasPrefix(p, "away/"):
-			http.Redirect(w, r, other.URL+"/"+strings.TrimPrefix(p, "away/"), http.StatusFound)
-			return
-		case strings.HasPrefix(p, "status/"):
-			code, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(p, "status/"), ".jpg"))
-			http.Error(w, "status", code)
-			return
-		case p == "slow.jpg":
-			select {
-			case <-time.After(2 * time.Second):
-			case <-r.Context().Done():
-			}
-			return
-		case strings.HasPrefix(p, "chunked/"):
-			data, err := os.ReadFile(filepath.Join(o.dir, strings.TrimPrefix(p, "chunked/")))
-			if err != nil {
-				http.NotFound(w, r)
-				return
-			}
-			for i := 0; i < len(data); i += 4096 {
-				w.Write(data[i:min(i+4096, len(data))])
-				w.(http.Flusher).Flush()
-			}
-			return
+		p, validators = strings.TrimPrefix(p, "nohead/"), false
+	case strings.HasPrefix(p, "redirect/"):
+		rest := strings.TrimPrefix(p, "redirect/")
+		n, name, _ := strings.Cut(rest, "/")
+		k, _ := strconv.Atoi(n)
+		target := "/base/" + name
+		if k > 1 {
+			target = fmt.Sprintf("/base/redirect/%d/%s", k-1, name)
 		}
-		data, err := os.ReadFile(filepath.Join(o.dir, filepath.FromSlash(p)))
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	case strings.HasPrefix(p, "away/"):
+		http.Redirect(w, r, o.away+"/"+strings.TrimPrefix(p, "away/"), http.StatusFound)
+		return
+	case strings.HasPrefix(p, "status/"):
+		code, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(p, "status/"), ".jpg"))
+		http.Error(w, "status", code)
+		return
+	case p == "slow.jpg":
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+		return
+	case strings.HasPrefix(p, "chunked/"):
+		data, err := os.ReadFile(filepath.Join(o.dir, strings.TrimPrefix(p, "chunked/")))
 		if err != nil {
 			http.NotFound(w, r)
 			return
 		}
-		if validators {
-			o.mu.Lock()
-			etag, ok := o.etags[p]
-			o.mu.Unlock()
-			if !ok {
-				etag = fmt.Sprintf(`"%x"`, sha256.Sum256(data))
-			}
-			w.Header().Set("ETag", etag)
+		for i := 0; i < len(data); i += 4096 {
+			w.Write(data[i:min(i+4096, len(data))])
+			w.(http.Flusher).Flush()
 		}
-		w.Header().Set("Content-Type", "image/jpeg")
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		if r.Method != http.MethodHead {
-			w.Write(data)
+		return
+	}
+	o.serveFile(w, r, p, validators)
+}
+
+// serveFile answers with the image at p, with an ETag when validators is set.
+func (o *origin) serveFile(w http.ResponseWriter, r *http.Request, p string, validators bool) {
+	data, err := os.ReadFile(filepath.Join(o.dir, filepath.FromSlash(p)))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	if validators {
+		o.mu.Lock()
+		etag, ok := o.etags[p]
+		o.mu.Unlock()
+		if !ok {
+			etag = fmt.Sprintf(`"%x"`, sha256.Sum256(data))
 		}
-	}))
-	t.Cleanup(o.Close)
-	return o
+		w.Header().Set("ETag", etag)
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	if r.Method != http.MethodHead {
+		w.Write(data)
+	}
 }
 
 func httpServer(t testing.TB, o *origin, opts pipeline.HTTPSourceOptions, change func(*pipeline.Config)) *testServer {
