@@ -8,6 +8,8 @@
 #     QUERY    extra query parameters (default "w=WORK_PX"); pass "" for the bare default request
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/openblas.sh
+openblas_check
 work=${1:-512}
 iters=${2:-200}
 query=${3-w=$work}
