@@ -42,8 +42,14 @@ func (e *Engine) init() error {
 				bind(&p, in)
 				return e.adamStep(p)
 			})
+			e.block = MustNewExec(e.backend, func(in []*Node) []*Node {
+				e.compiles.Add(1)
+				var p blockInputs[*Node]
+				bind(&p, in)
+				return e.adamBlock(p)
+			})
 			// Never evict a compiled shape: recompiling would stall a request for seconds on XLA.
-			for _, x := range []*Exec{e.features, e.targets, e.lossGrad, e.step} {
+			for _, x := range []*Exec{e.features, e.targets, e.lossGrad, e.step, e.block} {
 				x.SetMaxCache(-1)
 			}
 		})

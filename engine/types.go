@@ -24,7 +24,7 @@ type Engine struct {
 
 	once                    sync.Once
 	features, targets, step *Exec
-	lossGrad                *Exec
+	lossGrad, block         *Exec
 	initErr                 error
 	compiles                atomic.Int64 // graphs built, see Compilations
 }

@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// stepParams are one Adam step's settings, worked out on the host: the clamp range, the step size
+// lr/(1-β1ᵗ), the bias correction 1/sqrt(1-β2ᵗ), and keep, which is 0 where the reference builds
+// a fresh optimizer (the moments restart from zero) and 1 elsewhere.
+type stepParams struct{ lo, hi, stepSize, invSqrtBC2, keep float32 }
+
+const numStepParams = 5
+
+// planSteps lists the settings of each of iters Adam steps at learning rate lr, restarting at
+// decayLR at step decayAt (-1 = never), with x clamped before each step below clampUntil: the
+// reference's loop, precomputed so that a block of steps can run on the device.
+func planSteps(iters, decayAt, clampUntil int, lr, decayLR float64) []stepParams {
+	out := make([]stepParams, iters)
+	adamT := 0
+	for t := range out {
+		p := &out[t]
+		p.lo, p.hi, p.keep = -math.MaxFloat32, math.MaxFloat32, 1
+		if t < clampUntil {
+			p.lo, p.hi = -ClampRange, ClampRange
+		}
+		if t == decayAt {
+			lr, adamT, p.keep = decayLR, 0, 0
+		}
+		adamT++
+		p.stepSize = float32(lr / (1 - math.Pow(adamBeta1, float64(adamT))))
+		p.invSqrtBC2 = float32(1 / math.Sqrt(1-math.Pow(adamBeta2, float64(adamT))))
+	}
+	return out
+}
+
+// planTensor packs steps into a [size, numStepParams] tensor, zero past len(steps).
+func planTensor(steps []stepParams, size int) *tensors.Tensor {
+	flat := make([]float32, size*numStepParams)
+	for i, p := range steps {
+		copy(flat[i*numStepParams:], []float32{p.lo, p.hi, p.stepSize, p.invSqrtBC2, p.keep})
+	}
+	return tensors.FromFlatDataAndDimensions(flat, size, numStepParams)
+}
+
+// blockInputs are the inputs of a block of Adam steps: the loss inputs (x is where the block
+// starts), the moments, the steps' settings ([B, numStepParams]) and how many of them to run
+// (an int32 at most B).
+type blockInputs[T any] struct {
+	lossInputs[T]
+	m, v, plan, count T
+}
+
+func (p *blockInputs[T]) slots() []*T {
+	return append(p.lossInputs.slots(), &p.m, &p.v, &p.plan, &p.count)
+}
+
+// adamBlock runs count Adam steps in one graph call with a device-side loop (GoMLX's While), so
+// the host neither launches each step nor waits for its losses.
+// Outputs: the new x, m, v and the losses before each step ([B, 3]: content, style, TV; rows past
+// count are zero).
+func (e *Engine) adamBlock(p blockInputs[*Node]) []*Node {
+	g := p.x.Graph()
+	size := p.plan.Shape().Dimensions[0]
+	p.count.AssertScalar()
+	state := []*Node{ScalarZero(g, dtypes.Int32), p.x, p.m, p.v, Zeros(g, shapes.Make(p.x.DType(), size, 3))}
+	params := func(g *Graph) []*Node {
+		out := make([]*Node, len(state))
+		for i, s := range state {
+			out[i] = Parameter(g, []string{"t", "x", "m", "v", "losses"}[i], s.Shape())
+		}
+		return out
+	}
+	cond := NewClosure(g, func(g *Graph) []*Node {
+		return []*Node{LessThan(params(g)[0], p.count)}
+	})
+	body := NewClosure(g, func(g *Graph) []*Node {
+		s := params(g)
+		t, losses := s[0], s[4]
+		// Row t of the plan, and the losses' row t, through a one-hot mask: the pure-Go backend
+		// has no dynamic slicing, and a mask over a few dozen rows costs nothing.
+		hot := ConvertDType(Equal(Iota(g, shapes.Make(dtypes.Int32, size, 1), 0), t), p.plan.DType())
+		row := ReduceSum(Mul(p.plan, hot), 0)
+		at := func(i int) *Node { return Reshape(Slice(row, AxisRange(i, i+1))) }
+		keep := at(4)
+		in := adamInputs[*Node]{lossInputs: p.lossInputs, m: Mul(s[2], keep), v: Mul(s[3], keep),
+			lo: at(0), hi: at(1), stepSize: at(2), invSqrtBC2: at(3)}
+		in.x = s[1]
+		out := e.adamStep(in)
+		l := Reshape(Stack([]*Node{out[3], out[4], out[5]}, 0), 1, 3)
+		return []*Node{AddScalar(t, 1), out[0], out[1], out[2], Add(losses, Mul(hot, l))}
+	})
+	return While(cond, body, state...)[1:]
+}
+
+// runPlan takes the planned Adam steps from in (x, m and v are replaced as it goes), size steps
+// per graph call, and returns the losses before each step. progress hears of every step once
+// its block has run; ctx is checked between blocks.
+func (e *Engine) runPlan(ctx context.Context, in *blockInputs[any], plan []stepParams, size int, progress func(k int, l Losses)) ([]Losses, error) {
+	history := make([]Losses, 0, len(plan))
+	for start := 0; start < len(plan); start += size {
+		if err := ctx.Err(); err != nil {
+			return history, err
+		}
+		steps := plan[start:min(start+size, len(plan))]
+		in.plan, in.count = planTensor(steps, size), int32(len(steps))
+		outs, err := e.block.Exec(args(in)...)
+		if err != nil {
+			return history, fmt.Errorf("engine: steps %d-%d: %w", start, start+len(steps)-1, err)
+		}
+		in.x, in.m, in.v = outs[0], outs[1], outs[2]
+		losses := tensors.MustCopyFlatData[float32](outs[3])
+		outs[3].FinalizeAll()
+		for i := range steps {
+			l := Losses{Content: float64(losses[3*i]), Style: float64(losses[3*i+1]), TV: float64(losses[3*i+2])}
+			l.Total = l.Content + l.Style + l.TV
+			history = append(history, l)
+			if progress != nil {
+				progress(len(history), l)
+			}
+		}
+	}
+	return history, nil
+}
