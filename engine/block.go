@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
@@ -39,6 +40,19 @@ func planSteps(iters, decayAt, clampUntil int, lr, decayLR float64) []stepParams
 	}
 	return out
 }
+
+// blockSteps is how many Adam steps one graph call runs. On XLA a step takes milliseconds, most
+// of them launching work and waiting for the losses, so a block of steps saves nearly all of
+// that; the pure-Go backend has nothing to save, and one step a call keeps its progress reports
+// and cancellation (checked between calls) per step.
+func (e *Engine) blockSteps() int {
+	if strings.HasPrefix(e.backend.Description(), "xla:") {
+		return xlaBlockSteps
+	}
+	return 1
+}
+
+const xlaBlockSteps = 25
 
 // planTensor packs steps into a [size, numStepParams] tensor, zero past len(steps).
 func planTensor(steps []stepParams, size int) *tensors.Tensor {

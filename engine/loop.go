@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -38,39 +37,17 @@ func (e *Engine) Transfer(ctx context.Context, content *Image, style StyleTarget
 		}
 	}
 	xt := imageTensor(x)
-	shape := xt.Shape()
-	in := adamInputs[any]{lossInputs: newLossArgs(xt, featureTensor(ct), style.tensors(), w)}
+	in := blockInputs[any]{lossInputs: newLossArgs(xt, featureTensor(ct), style.tensors(), w)}
 	// Adam's moments start at zero (FromShape allocates zeroed tensors).
-	in.m, in.v = tensors.FromShape(shape), tensors.FromShape(shape)
-	history := make([]Losses, 0, opt.Iters)
-	lr, adamT := opt.LR, 0
-	const unclamped = math.MaxFloat32
-	for t := 0; t < opt.Iters; t++ {
-		if err := ctx.Err(); err != nil {
-			return nil, history, err
-		}
-		in.lo, in.hi = float32(-unclamped), float32(unclamped)
-		if t < opt.ClampUntil {
-			in.lo, in.hi = float32(-ClampRange), float32(ClampRange)
-		}
-		if t == opt.DecayAt {
-			// The reference builds a fresh optimizer here: new learning rate, moments and step count.
-			lr, adamT = opt.DecayLR, 0
-			in.m, in.v = tensors.FromShape(shape), tensors.FromShape(shape)
-		}
-		adamT++
-		in.stepSize = float32(lr / (1 - math.Pow(adamBeta1, float64(adamT))))
-		in.invSqrtBC2 = float32(1 / math.Sqrt(1-math.Pow(adamBeta2, float64(adamT))))
-		outs, err := e.step.Exec(args(&in)...)
-		if err != nil {
-			return nil, history, fmt.Errorf("engine: step %d: %w", t, err)
-		}
-		in.x, in.m, in.v = outs[0], outs[1], outs[2]
-		l := lossesOf(outs[3], outs[4], outs[5])
-		history = append(history, l)
+	in.m, in.v = tensors.FromShape(xt.Shape()), tensors.FromShape(xt.Shape())
+	plan := planSteps(opt.Iters, opt.DecayAt, opt.ClampUntil, opt.LR, opt.DecayLR)
+	history, err := e.runPlan(ctx, &in, plan, e.blockSteps(), func(k int, l Losses) {
 		if progress != nil {
-			progress(t+1, opt.Iters, l)
+			progress(k, opt.Iters, l)
 		}
+	})
+	if err != nil {
+		return nil, history, err
 	}
 	out := &Image{H: x.H, W: x.W, Data: tensors.MustCopyFlatData[float32](in.x.(*tensors.Tensor))}
 	return out, history, nil

@@ -10,8 +10,8 @@ import (
 // for its whole life (compiled graphs are kept).
 func (e *Engine) Compilations() int64 { return e.compiles.Load() }
 
-// Warm compiles what a Transfer on an h×w content image runs (its content target and the Adam
-// step), so that such a Transfer compiles nothing. A server warms every work shape it uses at
+// Warm compiles what a Transfer on an h×w content image runs (its content target and the block
+// of Adam steps), so that such a Transfer compiles nothing. A server warms every work shape it uses at
 // start-up, since XLA takes seconds to compile a new shape.
 func (e *Engine) Warm(h, w int) error {
 	im := NewImage(h, w)
@@ -20,10 +20,10 @@ func (e *Engine) Warm(h, w int) error {
 		return err
 	}
 	xt := imageTensor(im)
-	in := adamInputs[any]{lossInputs: newLossArgs(xt, featureTensor(ct), st.tensors(), Weights{})}
+	in := blockInputs[any]{lossInputs: newLossArgs(xt, featureTensor(ct), st.tensors(), Weights{})}
 	in.m, in.v = tensors.FromShape(xt.Shape()), tensors.FromShape(xt.Shape())
-	in.lo, in.hi, in.stepSize, in.invSqrtBC2 = float32(0), float32(0), float32(0), float32(0)
-	if err := tryCatch(func() { err = e.step.PreCompile(args(&in)...) }); err != nil {
+	in.plan, in.count = planTensor(nil, e.blockSteps()), int32(0)
+	if err := tryCatch(func() { err = e.block.PreCompile(args(&in)...) }); err != nil {
 		return err
 	}
 	if err != nil {
