@@ -219,7 +219,8 @@ func (b *bench) schedule() error {
 	return nil
 }
 
-// throughput runs n transfers at once on the first work shape and reports images per second.
+// throughput runs n transfers at once (concurrent calls; the engine has no batch axis yet) on the
+// first work shape and reports images per second.
 func (b *bench) throughput() error {
 	s := engine.Buckets(b.cfg.work, b.cfg.step)[0]
 	var base float64
@@ -238,7 +239,7 @@ func (b *bench) throughput() error {
 		if base == 0 {
 			base = rate
 		}
-		fmt.Printf("BATCH n=%d shape=%s iters=%d seconds=%.3f images_per_s=%.3f vs_first=%.2f\n",
+		fmt.Printf("BATCH mode=concurrent n=%d shape=%s iters=%d seconds=%.3f images_per_s=%.3f vs_first=%.2f\n",
 			n, s, b.cfg.batchIters, time.Since(start).Seconds(), rate, rate/base)
 	}
 	return nil
