@@ -44,7 +44,7 @@ func planSteps(iters, decayAt, clampUntil int, lr, decayLR float64) []stepParams
 // blockSteps is how many Adam steps one graph call runs. On XLA a step takes milliseconds, most
 // of them launching work and waiting for the losses, so a block of steps saves nearly all of
 // that; the pure-Go backend has nothing to save, and one step a call keeps its progress reports
-// and cancellation (checked between calls) per step.
+// and cancellation (checked between calls) per step, and keeps off its While loop (see runSteps).
 func (e *Engine) blockSteps() int {
 	if strings.HasPrefix(e.backend.Description(), "xla:") {
 		return xlaBlockSteps
@@ -123,17 +123,11 @@ func (e *Engine) runPlan(ctx context.Context, in *blockInputs[any], plan []stepP
 			return history, err
 		}
 		steps := plan[start:min(start+size, len(plan))]
-		in.plan, in.count = planTensor(steps, size), int32(len(steps))
-		outs, err := e.block.Exec(args(in)...)
+		losses, err := e.runSteps(in, steps, size)
 		if err != nil {
 			return history, fmt.Errorf("engine: steps %d-%d: %w", start, start+len(steps)-1, err)
 		}
-		in.x, in.m, in.v = outs[0], outs[1], outs[2]
-		losses := tensors.MustCopyFlatData[float32](outs[3])
-		outs[3].FinalizeAll()
-		for i := range steps {
-			l := Losses{Content: float64(losses[3*i]), Style: float64(losses[3*i+1]), TV: float64(losses[3*i+2])}
-			l.Total = l.Content + l.Style + l.TV
+		for _, l := range losses {
 			history = append(history, l)
 			if progress != nil {
 				progress(len(history), l)
@@ -141,4 +135,40 @@ func (e *Engine) runPlan(ctx context.Context, in *blockInputs[any], plan []stepP
 		}
 	}
 	return history, nil
+}
+
+// runSteps runs one graph call: the block graph, or the single-step graph when blocks are one
+// step long (the pure-Go backend, whose While loop can deadlock its worker pool when the loop
+// body runs its operations in parallel).
+func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([]Losses, error) {
+	if size == 1 {
+		p := steps[0]
+		if p.keep == 0 {
+			shape := in.x.(*tensors.Tensor).Shape()
+			in.m, in.v = tensors.FromShape(shape), tensors.FromShape(shape)
+		}
+		a := adamInputs[any]{lossInputs: in.lossInputs, m: in.m, v: in.v, lo: p.lo, hi: p.hi,
+			stepSize: p.stepSize, invSqrtBC2: p.invSqrtBC2}
+		outs, err := e.step.Exec(args(&a)...)
+		if err != nil {
+			return nil, err
+		}
+		in.x, in.m, in.v = outs[0], outs[1], outs[2]
+		return []Losses{lossesOf(outs[3], outs[4], outs[5])}, nil
+	}
+	in.plan, in.count = planTensor(steps, size), int32(len(steps))
+	outs, err := e.block.Exec(args(in)...)
+	if err != nil {
+		return nil, err
+	}
+	in.x, in.m, in.v = outs[0], outs[1], outs[2]
+	flat := tensors.MustCopyFlatData[float32](outs[3])
+	outs[3].FinalizeAll()
+	losses := make([]Losses, len(steps))
+	for i := range losses {
+		l := &losses[i]
+		l.Content, l.Style, l.TV = float64(flat[3*i]), float64(flat[3*i+1]), float64(flat[3*i+2])
+		l.Total = l.Content + l.Style + l.TV
+	}
+	return losses, nil
 }
