@@ -3,11 +3,11 @@ package engine
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/weights"
 )
 
@@ -35,7 +35,7 @@ func TestPlanStepsFollowsTheReferenceLoop(t *testing.T) {
 // backend runs the loop with its operations in sequence, as its parallel mode can deadlock in a
 // While loop (which is why production uses blocks only on XLA).
 func TestBlocksMatchSingleSteps(t *testing.T) {
-	path, err := weights.Resolve(filepath.Join(sharedDir(t), "weights"))
+	path, err := weights.Resolve(testutil.Weights(t))
 	if err != nil {
 		t.Fatal(err)
 	}
