@@ -46,6 +46,9 @@ func planSteps(iters, decayAt, clampUntil int, lr, decayLR float64) []stepParams
 // that; the pure-Go backend has nothing to save, and one step a call keeps its progress reports
 // and cancellation (checked between calls) per step, and keeps off its While loop (see runSteps).
 func (e *Engine) blockSteps() int {
+	if e.blockSize > 0 {
+		return e.blockSize
+	}
 	if strings.HasPrefix(e.backend.Description(), "xla:") {
 		return xlaBlockSteps
 	}
@@ -77,13 +80,14 @@ func (p *blockInputs[T]) slots() []*T {
 
 // adamBlock runs count Adam steps in one graph call with a device-side loop (GoMLX's While), so
 // the host neither launches each step nor waits for its losses.
-// Outputs: the new x, m, v and the losses before each step ([B, 3]: content, style, TV; rows past
-// count are zero).
+// Outputs: the new x, m, v and each image's losses before each step ([B, N, 3]: content, style,
+// TV; rows past count are zero).
 func (e *Engine) adamBlock(p blockInputs[*Node]) []*Node {
 	g := p.x.Graph()
 	size := p.plan.Shape().Dimensions[0]
 	p.count.AssertScalar()
-	state := []*Node{ScalarZero(g, dtypes.Int32), p.x, p.m, p.v, Zeros(g, shapes.Make(p.x.DType(), size, 3))}
+	n := batchOf(p.x)
+	state := []*Node{ScalarZero(g, dtypes.Int32), p.x, p.m, p.v, Zeros(g, shapes.Make(p.x.DType(), size, n, 3))}
 	params := func(g *Graph) []*Node {
 		out := make([]*Node, len(state))
 		for i, s := range state {
@@ -99,25 +103,25 @@ func (e *Engine) adamBlock(p blockInputs[*Node]) []*Node {
 		t, losses := s[0], s[4]
 		// Row t of the plan, and the losses' row t, through a one-hot mask: the pure-Go backend
 		// has no dynamic slicing, and a mask over a few dozen rows costs nothing.
-		hot := ConvertDType(Equal(Iota(g, shapes.Make(dtypes.Int32, size, 1), 0), t), p.plan.DType())
-		row := ReduceSum(Mul(p.plan, hot), 0)
+		hot := ConvertDType(Equal(Iota(g, shapes.Make(dtypes.Int32, size), 0), t), p.plan.DType())
+		row := ReduceSum(Mul(p.plan, Reshape(hot, size, 1)), 0)
 		at := func(i int) *Node { return Reshape(Slice(row, AxisRange(i, i+1))) }
 		keep := at(4)
 		in := adamInputs[*Node]{lossInputs: p.lossInputs, m: Mul(s[2], keep), v: Mul(s[3], keep),
 			lo: at(0), hi: at(1), stepSize: at(2), invSqrtBC2: at(3)}
 		in.x = s[1]
 		out := e.adamStep(in)
-		l := Reshape(Stack([]*Node{out[3], out[4], out[5]}, 0), 1, 3)
-		return []*Node{AddScalar(t, 1), out[0], out[1], out[2], Add(losses, Mul(hot, l))}
+		l := Reshape(Stack([]*Node{out[3], out[4], out[5]}, 1), 1, n, 3)
+		return []*Node{AddScalar(t, 1), out[0], out[1], out[2], Add(losses, Mul(Reshape(hot, size, 1, 1), l))}
 	})
 	return While(cond, body, state...)[1:]
 }
 
 // runPlan takes the planned Adam steps from in (x, m and v are replaced as it goes), size steps
-// per graph call, and returns the losses before each step. progress hears of every step once
-// its block has run; ctx is checked between blocks.
-func (e *Engine) runPlan(ctx context.Context, in *blockInputs[any], plan []stepParams, size int, progress func(k int, l Losses)) ([]Losses, error) {
-	history := make([]Losses, 0, len(plan))
+// per graph call, and returns the losses before each step, one an image. progress hears of every
+// step once its block has run; ctx is checked between blocks.
+func (e *Engine) runPlan(ctx context.Context, in *blockInputs[any], plan []stepParams, size int, progress func(k int, l []Losses)) ([][]Losses, error) {
+	history := make([][]Losses, 0, len(plan))
 	for start := 0; start < len(plan); start += size {
 		if err := ctx.Err(); err != nil {
 			return history, err
@@ -139,8 +143,8 @@ func (e *Engine) runPlan(ctx context.Context, in *blockInputs[any], plan []stepP
 
 // runSteps runs one graph call: the block graph, or the single-step graph when blocks are one
 // step long (the pure-Go backend, whose While loop can deadlock its worker pool when the loop
-// body runs its operations in parallel).
-func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([]Losses, error) {
+// body runs its operations in parallel). It returns each step's losses, one an image.
+func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([][]Losses, error) {
 	if size == 1 {
 		p := steps[0]
 		if p.keep == 0 {
@@ -154,7 +158,7 @@ func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([
 			return nil, err
 		}
 		in.x, in.m, in.v = outs[0], outs[1], outs[2]
-		return []Losses{lossesOf(outs[3], outs[4], outs[5])}, nil
+		return [][]Losses{lossesOf(outs[3], outs[4], outs[5])}, nil
 	}
 	in.plan, in.count = planTensor(steps, size), int32(len(steps))
 	outs, err := e.block.Exec(args(in)...)
@@ -162,13 +166,18 @@ func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([
 		return nil, err
 	}
 	in.x, in.m, in.v = outs[0], outs[1], outs[2]
+	n := outs[3].Shape().Dimensions[1]
 	flat := tensors.MustCopyFlatData[float32](outs[3])
 	outs[3].FinalizeAll()
-	losses := make([]Losses, len(steps))
+	losses := make([][]Losses, len(steps))
 	for i := range losses {
-		l := &losses[i]
-		l.Content, l.Style, l.TV = float64(flat[3*i]), float64(flat[3*i+1]), float64(flat[3*i+2])
-		l.Total = l.Content + l.Style + l.TV
+		losses[i] = make([]Losses, n)
+		for j := range n {
+			v := flat[(i*n+j)*3:]
+			l := Losses{Content: float64(v[0]), Style: float64(v[1]), TV: float64(v[2])}
+			l.Total = l.Content + l.Style + l.TV
+			losses[i][j] = l
+		}
 	}
 	return losses, nil
 }

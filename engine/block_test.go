@@ -35,15 +35,7 @@ func TestPlanStepsFollowsTheReferenceLoop(t *testing.T) {
 // backend runs the loop with its operations in sequence, as its parallel mode can deadlock in a
 // While loop (which is why production uses blocks only on XLA).
 func TestBlocksMatchSingleSteps(t *testing.T) {
-	path, err := weights.Resolve(testutil.Weights(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, _, err := Open(path, "go:ops_sequential")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc := loadGolden(t)
+	e, gc := sequentialEngine(t), loadGolden(t)
 	st, err := e.StyleTargets(gc.style)
 	if err != nil {
 		t.Fatal(err)
@@ -69,13 +61,13 @@ func TestBlocksMatchSingleSteps(t *testing.T) {
 			t.Fatal(err)
 		}
 		single.x, single.m, single.v = outs[0], outs[1], outs[2]
-		want = append(want, lossesOf(outs[3], outs[4], outs[5]))
+		want = append(want, lossesOf(outs[3], outs[4], outs[5])[0])
 	}
 
 	block := blockInputs[any]{lossInputs: newLossArgs(imageTensor(gc.content), featureTensor(ct), st.tensors(), w)}
 	block.m, block.v = tensors.FromShape(xt.Shape()), tensors.FromShape(xt.Shape())
 	steps := 0
-	got, err := e.runPlan(context.Background(), &block, plan, 4, func(k int, _ Losses) { steps = k })
+	got, err := e.runPlan(context.Background(), &block, plan, 4, func(k int, _ []Losses) { steps = k })
 	if n := e.Compilations(); n != 4 {
 		t.Errorf("%d graphs compiled, want 4 (targets at the style's and the content's size, step, block)", n)
 	}
@@ -86,7 +78,7 @@ func TestBlocksMatchSingleSteps(t *testing.T) {
 		t.Fatalf("%d losses, progress to %d; want %d", len(got), steps, len(plan))
 	}
 	for i := range want {
-		assertClose(t, "total loss", got[i].Total, want[i].Total, 1e-4)
+		assertClose(t, "total loss", got[i][0].Total, want[i].Total, 1e-4)
 	}
 	a := tensors.MustCopyFlatData[float32](single.x.(*tensors.Tensor))
 	b := tensors.MustCopyFlatData[float32](block.x.(*tensors.Tensor))
@@ -97,4 +89,19 @@ func TestBlocksMatchSingleSteps(t *testing.T) {
 	if worst > 1e-4 {
 		t.Errorf("blocks and single steps differ by up to %g in x", worst)
 	}
+}
+
+// sequentialEngine is an engine of its own on the pure-Go backend with operations run in
+// sequence, the mode in which its While loop is safe.
+func sequentialEngine(t *testing.T) *Engine {
+	t.Helper()
+	path, err := weights.Resolve(testutil.Weights(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := Open(path, "go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -127,53 +127,100 @@ func args(p slotted[any]) []any {
 
 // newLossArgs holds the tensors and weights of one loss evaluation at x.
 func newLossArgs(x, content *tensors.Tensor, style []*tensors.Tensor, w Weights) lossInputs[any] {
-	p := lossInputs[any]{x: x, contentTarget: content, contentW: float32(w.Content), tvW: float32(w.TV)}
+	return newBatchLossArgs(x, content, style, []Weights{w})
+}
+
+// newBatchLossArgs holds the tensors of a batch's loss evaluation (x, content and each style
+// layer's targets with the images stacked along the first axis) and each image's weights.
+func newBatchLossArgs(x, content *tensors.Tensor, style []*tensors.Tensor, ws []Weights) lossInputs[any] {
+	vec := func(f func(Weights) float64) *tensors.Tensor {
+		v := make([]float32, len(ws))
+		for i, w := range ws {
+			v[i] = float32(f(w))
+		}
+		return tensors.FromValue(v)
+	}
+	p := lossInputs[any]{x: x, contentTarget: content,
+		contentW: vec(func(w Weights) float64 { return w.Content }), tvW: vec(func(w Weights) float64 { return w.TV })}
 	for i := range p.styleTargets {
-		p.styleTargets[i], p.styleW[i] = style[i], float32(w.Style[i])
+		p.styleTargets[i], p.styleW[i] = style[i], vec(func(w Weights) float64 { return w.Style[i] })
 	}
 	return p
 }
 
-// assertLossShapes checks the targets against the features they are compared with, and that the
-// weights are scalars: a mismatch is a caller's error, reported when the graph is built.
-func assertLossShapes(p lossInputs[*Node], a *Activations) {
-	p.x.AssertDims(3, -1, -1)
+// assertLossShapes checks the targets against the features they are compared with, and that
+// there is one weight of each kind an image: a mismatch is a caller's error, reported when the
+// graph is built.
+func assertLossShapes(p lossInputs[*Node], a *Activations, n int) {
+	p.x.AssertDims(3*n, -1, -1)
 	p.contentTarget.AssertDims(a.Features[ContentLayer].Shape().Dimensions...)
-	p.contentW.AssertScalar()
-	p.tvW.AssertScalar()
+	p.contentW.AssertDims(n)
+	p.tvW.AssertDims(n)
 	for i, l := range StyleLayers {
-		c := a.Features[l].Shape().Dimensions[0]
-		p.styleTargets[i].AssertDims(c, c)
-		p.styleW[i].AssertScalar()
+		c := a.Features[l].Shape().Dimensions[0] / n
+		p.styleTargets[i].AssertDims(n*c, c)
+		p.styleW[i].AssertDims(n)
 	}
 }
 
-// lossAndGradient is the reference's losses() plus its backward pass: the three loss terms at x
-// and d(total)/dx.
+// imageOf is image i's part of a batch's stacked tensor f ([N*C, ...]).
+func imageOf(f *Node, n, i int) *Node {
+	if n == 1 {
+		return f
+	}
+	c := f.Shape().Dimensions[0] / n
+	return Slice(f, AxisRange(i*c, (i+1)*c))
+}
+
+// stackImages is the inverse of imageOf.
+func stackImages(parts []*Node) *Node {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return Concatenate(parts, 0)
+}
+
+// lossAndGradient is the reference's losses() plus its backward pass, for a batch of N images
+// (N = 1 for one): the three loss terms at each image ([N] each) and d(total)/dx. The network runs
+// once for the batch; the losses, cheap beside it, are taken image by image.
 func (e *Engine) lossAndGradient(p lossInputs[*Node]) (content, style, tv, grad *Node) {
+	n := batchOf(p.x)
 	a := e.net.Extract(p.x, StyleLayers[len(StyleLayers)-1])
-	assertLossShapes(p, a)
-	featureGrads := map[int]*Node{}
-	addGrad := func(l int, g *Node) {
-		if prev := featureGrads[l]; prev != nil {
+	assertLossShapes(p, a, n)
+	grads := map[int][]*Node{} // per layer, each image's gradient
+	addGrad := func(l, i int, g *Node) {
+		if grads[l] == nil {
+			grads[l] = make([]*Node, n)
+		}
+		if prev := grads[l][i]; prev != nil {
 			g = Add(prev, g)
 		}
-		featureGrads[l] = g
+		grads[l][i] = g
 	}
-	content, cg := ContentLoss(p.contentW, a.Features[ContentLayer], p.contentTarget)
-	addGrad(ContentLayer, cg)
-	for i, l := range StyleLayers {
-		sl, sg := StyleLayerLoss(p.styleW[i], a.Features[l], p.styleTargets[i])
-		if style == nil {
-			style = sl
-		} else {
-			style = Add(style, sl)
+	var cs, ss, ts, tgs []*Node
+	for i := range n {
+		w := func(v *Node) *Node { return Reshape(Slice(v, AxisElem(i))) }
+		c, cg := ContentLoss(w(p.contentW), imageOf(a.Features[ContentLayer], n, i), imageOf(p.contentTarget, n, i))
+		addGrad(ContentLayer, i, cg)
+		var sum *Node
+		for k, l := range StyleLayers {
+			sl, sg := StyleLayerLoss(w(p.styleW[k]), imageOf(a.Features[l], n, i), imageOf(p.styleTargets[k], n, i))
+			if sum == nil {
+				sum = sl
+			} else {
+				sum = Add(sum, sl)
+			}
+			addGrad(l, i, sg)
 		}
-		addGrad(l, sg)
+		t, tg := TVLoss(w(p.tvW), imageOf(p.x, n, i))
+		cs, ss, ts, tgs = append(cs, c), append(ss, sum), append(ts, t), append(tgs, tg)
 	}
-	tv, tg := TVLoss(p.tvW, p.x)
-	grad = Add(e.net.Backward(a, featureGrads), tg)
-	return content, style, tv, grad
+	featureGrads := map[int]*Node{}
+	for l, g := range grads {
+		featureGrads[l] = stackImages(g)
+	}
+	grad = Add(e.net.Backward(a, featureGrads), stackImages(tgs))
+	return Stack(cs, 0), Stack(ss, 0), Stack(ts, 0), grad
 }
 
 // adamStep is one iteration of the reference's loop as a graph: clamp x to [lo, hi], compute the
@@ -267,7 +314,7 @@ func (e *Engine) LossAndGradient(x *Image, content FeatureMap, style StyleTarget
 	if err != nil {
 		return Losses{}, nil, fmt.Errorf("engine: loss: %w", err)
 	}
-	l := lossesOf(outs[0], outs[1], outs[2])
+	l := lossesOf(outs[0], outs[1], outs[2])[0]
 	grad := &Image{H: x.H, W: x.W, Data: tensors.MustCopyFlatData[float32](outs[3])}
 	for _, t := range outs {
 		t.FinalizeAll()
@@ -275,14 +322,15 @@ func (e *Engine) LossAndGradient(x *Image, content FeatureMap, style StyleTarget
 	return l, grad, nil
 }
 
-func lossesOf(c, s, t *tensors.Tensor) Losses {
-	l := Losses{
-		Content: float64(tensors.ToScalar[float32](c)),
-		Style:   float64(tensors.ToScalar[float32](s)),
-		TV:      float64(tensors.ToScalar[float32](t)),
+// lossesOf reads each image's losses from the [N] loss vectors a graph returned.
+func lossesOf(c, s, t *tensors.Tensor) []Losses {
+	cv, sv, tv := tensors.MustCopyFlatData[float32](c), tensors.MustCopyFlatData[float32](s), tensors.MustCopyFlatData[float32](t)
+	out := make([]Losses, len(cv))
+	for i := range out {
+		out[i] = Losses{Content: float64(cv[i]), Style: float64(sv[i]), TV: float64(tv[i])}
+		out[i].Total = out[i].Content + out[i].Style + out[i].TV
 	}
-	l.Total = l.Content + l.Style + l.TV
-	return l
+	return out
 }
 
 func imageTensor(im *Image) *tensors.Tensor {

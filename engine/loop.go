@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -22,33 +21,44 @@ const ClampRange = 1.5
 // content image (or noise), minimising content + style + TV loss against content's features and
 // the style targets. It returns the final image and the losses before each step.
 func (e *Engine) Transfer(ctx context.Context, content *Image, style StyleTargets, w Weights, opt Options, progress Progress) (*Image, []Losses, error) {
+	out, hist, err := e.TransferBatch(ctx, []*Image{content}, []StyleTargets{style}, []Weights{w}, opt, progress)
+	var h []Losses
+	if len(hist) > 0 {
+		h = hist[0]
+	}
+	if err != nil {
+		return nil, h, err
+	}
+	return out[0], h, nil
+}
+
+// TransferBatch is Transfer for several content images of one size, each with its own style
+// targets and weights, under one set of options: one pass of the network a step serves the whole
+// batch, which keeps a GPU busy where a single small image cannot. Each image's result and losses
+// equal what Transfer gives it alone, up to float rounding. progress hears the first image's
+// losses.
+func (e *Engine) TransferBatch(ctx context.Context, contents []*Image, styles []StyleTargets, ws []Weights, opt Options, progress Progress) ([]*Image, [][]Losses, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("engine: %w", err)
 	}
-	ct, err := e.ContentTarget(content)
+	in, err := e.batchInputs(contents, styles, ws, opt)
 	if err != nil {
 		return nil, nil, err
 	}
-	x := content.Clone()
-	if opt.Init == "noise" {
-		rng := rand.New(rand.NewPCG(opt.Seed, 0x5eed))
-		for i := range x.Data {
-			x.Data[i] = rng.Float32()
-		}
-	}
-	xt := imageTensor(x)
-	in := blockInputs[any]{lossInputs: newLossArgs(xt, featureTensor(ct), style.tensors(), w)}
-	// Adam's moments start at zero (FromShape allocates zeroed tensors).
-	in.m, in.v = tensors.FromShape(xt.Shape()), tensors.FromShape(xt.Shape())
 	plan := planSteps(opt.Iters, opt.DecayAt, opt.ClampUntil, opt.LR, opt.DecayLR)
-	history, err := e.runPlan(ctx, &in, plan, e.blockSteps(), func(k int, l Losses) {
+	steps, err := e.runPlan(ctx, in, plan, e.blockSteps(), func(k int, l []Losses) {
 		if progress != nil {
-			progress(k, opt.Iters, l)
+			progress(k, opt.Iters, l[0])
 		}
 	})
-	if err != nil {
-		return nil, history, err
+	hist := make([][]Losses, len(contents))
+	for _, l := range steps {
+		for i := range hist {
+			hist[i] = append(hist[i], l[i])
+		}
 	}
-	out := &Image{H: x.H, W: x.W, Data: tensors.MustCopyFlatData[float32](in.x.(*tensors.Tensor))}
-	return out, history, nil
+	if err != nil {
+		return nil, hist, err
+	}
+	return splitImages(in.x.(*tensors.Tensor), len(contents)), hist, nil
 }

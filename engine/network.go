@@ -117,8 +117,9 @@ type poolState struct {
 	in     []int    // unpadded input size [H, W]
 }
 
-// Extract runs the network up to and including module `last` on x ([3, H, W]): the reference's
-// extract(), stopped early because the losses need nothing past the deepest style layer.
+// Extract runs the network up to and including module `last` on x ([3, H, W], or a batch of N
+// images as [N*3, H, W], see batch.go): the reference's extract(), stopped early because the
+// losses need nothing past the deepest style layer.
 func (n *Network) Extract(x *Node, last int) *Activations {
 	a := &Activations{input: x, squeeze: map[int]*Node{}, pool: map[int]poolState{}}
 	h := x
@@ -136,7 +137,7 @@ func (n *Network) Extract(x *Node, last int) *Activations {
 			f := n.fires[l]
 			s := MaxScalar(f.squeeze.apply(h, 1, 0), 0.0)
 			a.squeeze[l] = s
-			h = MaxScalar(Concatenate([]*Node{f.expand1.apply(s, 1, 0), f.expand3.apply(s, 1, 1)}, 0), 0.0)
+			h = MaxScalar(catChannels(batchOf(x), f.expand1.apply(s, 1, 0), f.expand3.apply(s, 1, 1)), 0.0)
 		}
 		a.Features[l] = h
 	}
@@ -180,8 +181,7 @@ func (n *Network) Backward(a *Activations, featureGrads map[int]*Node) *Node {
 			g = reluBackward(a.Features[l], g)
 			ce := f.expand1.cout
 			s := a.squeeze[l]
-			ge1 := Slice(g, AxisRange(0, ce))
-			ge3 := Slice(g, AxisRange(ce, 2*ce))
+			ge1, ge3 := splitChannels(batchOf(a.input), g, ce)
 			gs := Add(f.expand1.backward(ge1, s.Shape().Dimensions, 1, 0),
 				f.expand3.backward(ge3, s.Shape().Dimensions, 1, 1))
 			gs = reluBackward(s, gs)
@@ -199,15 +199,16 @@ func reluBackward(out, g *Node) *Node {
 // outSize is a convolution's output length along one axis.
 func outSize(in, k, stride, pad int) int { return (in+2*pad-k)/stride + 1 }
 
-// patches builds the im2col matrix [k*k*C + 1, Ho*Wo] of x ([C, H, W]): row tap*C + c holds
-// channel c of the input shifted by that tap, and the last row is ones (for the bias).
-func patches(x *Node, k, stride, pad int) (p *Node, ho, wo int) {
+// patches builds the im2col matrices [N, k*k*C + 1, Ho*Wo] of x ([N*C, H, W]: a batch of N
+// images of C channels each, stacked along the first axis): row tap*C + c of image n holds its
+// channel c shifted by that tap, and the last row is ones (for the bias).
+func patches(x *Node, c, k, stride, pad int) (p *Node, ho, wo int) {
 	dims := x.Shape().Dimensions
-	c, h, w := dims[0], dims[1], dims[2]
+	n, h, w := dims[0]/c, dims[1], dims[2]
 	ho, wo = outSize(h, k, stride, pad), outSize(w, k, stride, pad)
-	ones := Ones(x.Graph(), shapes.Make(x.DType(), 1, ho, wo))
+	ones := Ones(x.Graph(), shapes.Make(x.DType(), n, 1, ho*wo))
 	if k == 1 && stride == 1 && pad == 0 {
-		return Reshape(Concatenate([]*Node{x, ones}, 0), c+1, h*w), h, w
+		return Concatenate([]*Node{Reshape(x, n, c, h*w), ones}, 1), h, w
 	}
 	if pad > 0 {
 		x = padZeros(padZeros(x, 1, pad, pad), 2, pad, pad)
@@ -215,12 +216,45 @@ func patches(x *Node, k, stride, pad int) (p *Node, ho, wo int) {
 	taps := make([]*Node, 0, k*k)
 	for ky := 0; ky < k; ky++ {
 		for kx := 0; kx < k; kx++ {
-			taps = append(taps, Slice(x, AxisRange(),
+			taps = append(taps, Reshape(Slice(x, AxisRange(),
 				AxisRange(ky, ky+stride*(ho-1)+1).Stride(stride),
-				AxisRange(kx, kx+stride*(wo-1)+1).Stride(stride)))
+				AxisRange(kx, kx+stride*(wo-1)+1).Stride(stride)), n, c, ho*wo))
 		}
 	}
-	return Reshape(Concatenate(append(taps, ones), 0), k*k*c+1, ho*wo), ho, wo
+	return Concatenate(append(taps, ones), 1), ho, wo
+}
+
+// product multiplies the weight matrix w ([A, B]) with each image's matrix in x ([N, B, M]):
+// [N, A, M]. A single image takes a plain matrix product.
+func product(w *Node, x *Node) *Node {
+	dims := x.Shape().Dimensions
+	if dims[0] == 1 {
+		return InsertAxes(Dot(w, Reshape(x, dims[1], dims[2])).Product(), 0)
+	}
+	return DotGeneral(BroadcastPrefix(w, dims[0]), []int{2}, []int{0}, x, []int{1}, []int{0})
+}
+
+// batchOf is the number of images in a batch of RGB images x ([N*3, H, W]).
+func batchOf(x *Node) int { return x.Shape().Dimensions[0] / 3 }
+
+// catChannels joins, image by image, the channels of a ([N*Ca, H, W]) and b ([N*Cb, H, W]).
+func catChannels(n int, a, b *Node) *Node {
+	da, db := a.Shape().Dimensions, b.Shape().Dimensions
+	if n == 1 {
+		return Concatenate([]*Node{a, b}, 0)
+	}
+	cat := Concatenate([]*Node{Reshape(a, n, da[0]/n, da[1], da[2]), Reshape(b, n, db[0]/n, db[1], db[2])}, 1)
+	return Reshape(cat, da[0]+db[0], da[1], da[2])
+}
+
+// splitChannels undoes catChannels where a had ca channels an image.
+func splitChannels(n int, x *Node, ca int) (a, b *Node) {
+	d := x.Shape().Dimensions
+	c := d[0] / n
+	x4 := Reshape(x, n, c, d[1], d[2])
+	a = Reshape(Slice(x4, AxisRange(), AxisRange(0, ca)), n*ca, d[1], d[2])
+	b = Reshape(Slice(x4, AxisRange(), AxisRange(ca, c)), n*(c-ca), d[1], d[2])
+	return a, b
 }
 
 // constLike embeds a weight tensor in x's graph with x's dtype (float32 in production; the tests
@@ -233,32 +267,32 @@ func constLike(x *Node, t *tensors.Tensor) *Node {
 	return c
 }
 
-// apply is the convolution (with bias) of x ([Cin, H, W]) as one matrix product.
+// apply is the convolution (with bias) of x ([N*Cin, H, W]) as one matrix product an image.
 func (cv conv) apply(x *Node, stride, pad int) *Node {
-	p, ho, wo := patches(x, cv.k, stride, pad)
-	return Reshape(Dot(constLike(x, cv.w), p).Product(), cv.cout, ho, wo)
+	p, ho, wo := patches(x, cv.cin, cv.k, stride, pad)
+	return Reshape(product(constLike(x, cv.w), p), p.Shape().Dimensions[0]*cv.cout, ho, wo)
 }
 
-// backward is the gradient of the convolution with respect to its input ([Cin, inDims[1],
+// backward is the gradient of the convolution with respect to its input ([N*Cin, inDims[1],
 // inDims[2]]), given the gradient gy of its output: Wᵀ·gy, then each tap's rows added back where
 // the tap read them (col2im), with interior padding for strides.
 func (cv conv) backward(gy *Node, inDims []int, stride, pad int) *Node {
 	g := gy.Graph()
 	dims := gy.Shape().Dimensions
-	ho, wo := dims[1], dims[2]
-	z := Dot(constLike(gy, cv.wt), Reshape(gy, cv.cout, ho*wo)).Product() // [k*k*cin, ho*wo]
+	n, ho, wo := dims[0]/cv.cout, dims[1], dims[2]
+	z := product(constLike(gy, cv.wt), Reshape(gy, n, cv.cout, ho*wo)) // [n, k*k*cin, ho*wo]
 	h, w := inDims[1], inDims[2]
 	if cv.k == 1 && stride == 1 && pad == 0 {
-		return Reshape(z, cv.cin, h, w)
+		return Reshape(z, n*cv.cin, h, w)
 	}
-	z = Reshape(z, cv.k*cv.k, cv.cin, ho, wo)
+	z = Reshape(z, n, cv.k*cv.k, cv.cin, ho, wo)
 	hp, wp := h+2*pad, w+2*pad
 	zero := ScalarZero(g, gy.DType())
 	var sum *Node
 	for ky := 0; ky < cv.k; ky++ {
 		for kx := 0; kx < cv.k; kx++ {
 			t := ky*cv.k + kx
-			zt := Reshape(Slice(z, AxisElem(t)), cv.cin, ho, wo)
+			zt := Reshape(Slice(z, AxisRange(), AxisElem(t)), n*cv.cin, ho, wo)
 			spanY, spanX := stride*(ho-1)+1, stride*(wo-1)+1
 			var placed *Node
 			if stride == 1 {

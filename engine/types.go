@@ -27,6 +27,7 @@ type Engine struct {
 	lossGrad, block         *Exec
 	initErr                 error
 	compiles                atomic.Int64 // graphs built, see Compilations
+	blockSize               int          // Adam steps a graph call, if set (tests); see blockSteps
 }
 
 // New returns an engine computing with the network's weights on the given backend.
