@@ -40,6 +40,7 @@ type Config struct {
 	DefaultIters int    `help:"iters when a URL gives none"`
 	MaxWorkPx    int    `help:"longest side the optimisation runs at; outputs are resized from it (0 = 256, or 512 on a CUDA GPU)"`
 	WorkStep     int    `help:"the shorter side of a work shape is a multiple of this; fewer shapes to compile, larger aspect error"`
+	GPUBatch     int    `name:"gpu-batch" help:"stylizations of one work shape and iteration count run together, up to this many (needs --workers at least as large; 1 = off)"`
 	MaxOutputPx  int    `help:"largest w or h a URL may ask for"`
 	Presets      string `placeholder:"FILE" help:"named parameter sets for preset=NAME, one a line: NAME: w=400&h=300&fit=cover"`
 
@@ -85,7 +86,7 @@ func DefaultConfig() Config {
 		DataDir: "./data", Source: "./images", Backend: engine.BackendAuto,
 		Workers: p.Workers, Queue: p.Queue, Timeout: p.Timeout, WorkTimeout: p.WorkTimeout,
 		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
-		WorkStep: style.DefaultWorkStep, MaxOutputPx: p.MaxOutputPx,
+		WorkStep: style.DefaultWorkStep, GPUBatch: 1, MaxOutputPx: p.MaxOutputPx,
 		MaxSourceMB: int(p.MaxSourceBytes >> 20), MaxSourceMP: int(p.MaxSourcePixels / 1_000_000), MaxSourceSide: p.MaxSourceSide,
 		OriginTTL:  time.Minute,
 		CacheMemMB: 256, CacheDiskMB: 2048, CacheControl: p.CacheControl,
@@ -225,12 +226,14 @@ func (c *Config) styleConfig(onCUDA bool) style.Config {
 	sc.DefaultIters = c.DefaultIters
 	sc.MaxWorkPx = workPx(c.MaxWorkPx, onCUDA)
 	sc.WorkStep = c.WorkStep
+	sc.GPUBatch = c.GPUBatch
 	return sc
 }
 
 // styleFlags names the flag behind each style setting styleConfig sets.
 var styleFlags = map[string]string{
 	"MaxIters": "max-iters", "DefaultIters": "default-iters", "MaxWorkPx": "max-work-px", "WorkStep": "work-step",
+	"GPUBatch": "gpu-batch",
 }
 
 // filters are the filters the server mounts, in order.

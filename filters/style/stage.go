@@ -54,8 +54,12 @@ func (o *Options) Stage(ctx context.Context, img *imaging.Image, progress plugin
 	if err != nil {
 		return nil, err
 	}
+	transfer := o.eng.Transfer
+	if o.batch != nil {
+		transfer = o.batch.transfer
+	}
 	start := time.Now()
-	out, hist, err := o.eng.Transfer(ctx, content, targets, weights, engine.OptionsFor(o.iters), func(k, n int, _ engine.Losses) {
+	out, hist, err := transfer(ctx, content, targets, weights, engine.OptionsFor(o.iters), func(k, n int, _ engine.Losses) {
 		if progress != nil {
 			progress(k, n)
 		}

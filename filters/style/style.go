@@ -38,6 +38,10 @@ type Config struct {
 	// OnWarm, if set, is told when StartWarmup has compiled a work shape, how long it took, and
 	// any error.
 	OnWarm func(b engine.Bucket, d time.Duration, err error)
+	// GPUBatch, if over 1, runs up to that many stylizations of one work shape and iteration
+	// count together (see batcher); OnBatch, if set, is told each batch's size.
+	GPUBatch int
+	OnBatch  func(n int)
 }
 
 // Defaults for a 2-core machine on the pure-Go backend: about 0.3 s an iteration at 256x192, so a
@@ -48,14 +52,17 @@ const (
 	DefaultDefaultIters = engine.DefaultIters
 	DefaultMaxWorkPx    = 256
 	DefaultWorkStep     = 32
+	// MaxGPUBatch bounds --gpu-batch: a batch's memory grows with its size.
+	MaxGPUBatch = 64
 )
 
 // Filter is the style filter.
 type Filter struct {
-	lib  Library
-	eng  *engine.Engine
-	cfg  Config
-	warm *warmer
+	lib   Library
+	eng   *engine.Engine
+	cfg   Config
+	warm  *warmer
+	batch *batcher
 }
 
 // NewDefaultConfig returns the defaults, for a CPU host.
@@ -81,6 +88,9 @@ func (c Config) Validate() error {
 	if c.WorkStep < engine.MinSide || c.WorkStep > c.MaxWorkPx {
 		bad("WorkStep", "must be from %d to the work size %d, got %d", engine.MinSide, c.MaxWorkPx, c.WorkStep)
 	}
+	if c.GPUBatch < 0 || c.GPUBatch > MaxGPUBatch {
+		bad("GPUBatch", "must be from 0 to %d, got %d", MaxGPUBatch, c.GPUBatch)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("style filter: invalid config: %w", errors.Join(errs...))
 	}
@@ -93,7 +103,11 @@ func New(lib Library, eng *engine.Engine, cfg Config) (*Filter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Filter{lib: lib, eng: eng, cfg: cfg}, nil
+	f := &Filter{lib: lib, eng: eng, cfg: cfg}
+	if cfg.GPUBatch > 1 {
+		f.batch = newBatcher(eng, cfg.GPUBatch, cfg.OnBatch)
+	}
+	return f, nil
 }
 
 // StartWarmup compiles the engine for every work shape (Buckets) in the background. Until a
@@ -104,7 +118,10 @@ func (f *Filter) StartWarmup() {
 		return
 	}
 	f.warm = newWarmer(engine.Buckets(f.cfg.MaxWorkPx, f.cfg.WorkStep), func(b engine.Bucket) error {
-		return f.eng.Warm(b.H, b.W)
+		if err := f.eng.Warm(b.H, b.W); err != nil || f.cfg.GPUBatch <= 1 {
+			return err
+		}
+		return f.eng.WarmBatch(b.H, b.W, f.cfg.GPUBatch)
 	}, f.cfg.OnWarm)
 	f.warm.start(warmWorkers())
 }
@@ -135,6 +152,7 @@ type Options struct {
 	preserveColor bool
 	workPx, step  int
 	warm          *warmer
+	batch         *batcher
 	eng           *engine.Engine
 	onIterations  func(n int, d time.Duration)
 }
@@ -151,7 +169,7 @@ func (f *Filter) Parse(_ context.Context, q url.Values) (plugin.Options, error) 
 		return nil, nil
 	}
 	p := parse{cfg: f.cfg, o: Options{iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx,
-		step: f.cfg.WorkStep, warm: f.warm, eng: f.eng, onIterations: f.cfg.OnIterations}}
+		step: f.cfg.WorkStep, warm: f.warm, batch: f.batch, eng: f.eng, onIterations: f.cfg.OnIterations}}
 	if err := styleAppliers.Apply(&p, q); err != nil {
 		return nil, err
 	}
