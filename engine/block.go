@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 
@@ -49,6 +50,9 @@ func (e *Engine) blockSteps() int {
 	if e.blockSize > 0 {
 		return e.blockSize
 	}
+	if e.noBlocks.Load() {
+		return 1
+	}
 	if strings.HasPrefix(e.backend.Description(), "xla:") {
 		return xlaBlockSteps
 	}
@@ -87,34 +91,46 @@ func (e *Engine) adamBlock(p blockInputs[*Node]) []*Node {
 	size := p.plan.Shape().Dimensions[0]
 	p.count.AssertScalar()
 	n := batchOf(p.x)
-	state := []*Node{ScalarZero(g, dtypes.Int32), p.x, p.m, p.v, Zeros(g, shapes.Make(p.x.DType(), size, n, 3))}
-	params := func(g *Graph) []*Node {
-		out := make([]*Node, len(state))
+	// The loop's state is the step number, the losses so far and every input: the loop's closures
+	// read nothing from the enclosing graph, which XLA's GoMLX backend (v0.27.2) does not allow.
+	state := []*Node{ScalarZero(g, dtypes.Int32), Zeros(g, shapes.Make(p.x.DType(), size, n, 3))}
+	for _, v := range p.slots() {
+		state = append(state, *v)
+	}
+	params := func(g *Graph) (t, losses *Node, q blockInputs[*Node]) {
+		ps := make([]*Node, len(state))
 		for i, s := range state {
-			out[i] = Parameter(g, []string{"t", "x", "m", "v", "losses"}[i], s.Shape())
+			ps[i] = Parameter(g, fmt.Sprintf("state%d", i), s.Shape())
 		}
-		return out
+		bind(&q, ps[2:])
+		return ps[0], ps[1], q
 	}
 	cond := NewClosure(g, func(g *Graph) []*Node {
-		return []*Node{LessThan(params(g)[0], p.count)}
+		t, _, q := params(g)
+		return []*Node{LessThan(t, q.count)}
 	})
 	body := NewClosure(g, func(g *Graph) []*Node {
-		s := params(g)
-		t, losses := s[0], s[4]
+		t, losses, q := params(g)
 		// Row t of the plan, and the losses' row t, through a one-hot mask: the pure-Go backend
 		// has no dynamic slicing, and a mask over a few dozen rows costs nothing.
-		hot := ConvertDType(Equal(Iota(g, shapes.Make(dtypes.Int32, size), 0), t), p.plan.DType())
-		row := ReduceSum(Mul(p.plan, Reshape(hot, size, 1)), 0)
+		hot := ConvertDType(Equal(Iota(g, shapes.Make(dtypes.Int32, size), 0), t), q.plan.DType())
+		row := ReduceSum(Mul(q.plan, Reshape(hot, size, 1)), 0)
 		at := func(i int) *Node { return Reshape(Slice(row, AxisRange(i, i+1))) }
 		keep := at(4)
-		in := adamInputs[*Node]{lossInputs: p.lossInputs, m: Mul(s[2], keep), v: Mul(s[3], keep),
-			lo: at(0), hi: at(1), stepSize: at(2), invSqrtBC2: at(3)}
-		in.x = s[1]
-		out := e.adamStep(in)
+		out := e.adamStep(adamInputs[*Node]{lossInputs: q.lossInputs, m: Mul(q.m, keep), v: Mul(q.v, keep),
+			lo: at(0), hi: at(1), stepSize: at(2), invSqrtBC2: at(3)})
 		l := Reshape(Stack([]*Node{out[3], out[4], out[5]}, 1), 1, n, 3)
-		return []*Node{AddScalar(t, 1), out[0], out[1], out[2], Add(losses, Mul(Reshape(hot, size, 1, 1), l))}
+		q.x, q.m, q.v = out[0], out[1], out[2]
+		next := []*Node{AddScalar(t, 1), Add(losses, Mul(Reshape(hot, size, 1, 1), l))}
+		for _, v := range q.slots() {
+			next = append(next, *v)
+		}
+		return next
 	})
-	return While(cond, body, state...)[1:]
+	res := While(cond, body, state...)
+	var q blockInputs[*Node]
+	bind(&q, res[2:])
+	return []*Node{q.x, q.m, q.v, res[1]}
 }
 
 // runPlan takes the planned Adam steps from in (x, m and v are replaced as it goes), size steps
@@ -163,7 +179,18 @@ func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([
 	in.plan, in.count = planTensor(steps, size), int32(len(steps))
 	outs, err := e.block.Exec(args(in)...)
 	if err != nil {
-		return nil, err
+		if !e.giveUpBlocks(err) {
+			return nil, err
+		}
+		var losses [][]Losses
+		for i := range steps {
+			l, err := e.runSteps(in, steps[i:i+1], 1)
+			if err != nil {
+				return nil, err
+			}
+			losses = append(losses, l...)
+		}
+		return losses, nil
 	}
 	in.x, in.m, in.v = outs[0], outs[1], outs[2]
 	n := outs[3].Shape().Dimensions[1]
@@ -180,4 +207,15 @@ func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([
 		}
 	}
 	return losses, nil
+}
+
+// giveUpBlocks switches the engine to one step a call after the block graph failed, logging why,
+// and reports whether it did (false if it had already, or blocks were forced for a test): the
+// device loop has not been run on every backend, and one step a call always works.
+func (e *Engine) giveUpBlocks(err error) bool {
+	if e.blockSize > 0 || !e.noBlocks.CompareAndSwap(false, true) {
+		return false
+	}
+	slog.Warn("engine: the device loop failed, running one Adam step a call from now on", "error", firstLine(err.Error()))
+	return true
 }

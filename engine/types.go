@@ -28,6 +28,7 @@ type Engine struct {
 	initErr                 error
 	compiles                atomic.Int64 // graphs built, see Compilations
 	blockSize               int          // Adam steps a graph call, if set (tests); see blockSteps
+	noBlocks                atomic.Bool  // the block graph failed here; see giveUpBlocks
 }
 
 // New returns an engine computing with the network's weights on the given backend.

@@ -36,8 +36,11 @@ func (e *Engine) WarmBatch(h, w, n int) error {
 		inputs = &adamInputs[any]{lossInputs: in.lossInputs, m: in.m, v: in.v,
 			lo: float32(0), hi: float32(0), stepSize: float32(0), invSqrtBC2: float32(0)}
 	}
-	if err := tryCatch(func() { err = graph.PreCompile(args(inputs)...) }); err != nil {
-		return err
+	if perr := tryCatch(func() { err = graph.PreCompile(args(inputs)...) }); perr != nil {
+		err = perr
+	}
+	if err != nil && graph == e.block && e.giveUpBlocks(err) {
+		return e.WarmBatch(h, w, n)
 	}
 	if err != nil {
 		return fmt.Errorf("engine: compiling the Adam steps at %dx%d for %d images: %w", w, h, n, err)
