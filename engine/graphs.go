@@ -163,23 +163,6 @@ func assertLossShapes(p lossInputs[*Node], a *Activations, n int) {
 	}
 }
 
-// imageOf is image i's part of a batch's stacked tensor f ([N*C, ...]).
-func imageOf(f *Node, n, i int) *Node {
-	if n == 1 {
-		return f
-	}
-	c := f.Shape().Dimensions[0] / n
-	return Slice(f, AxisRange(i*c, (i+1)*c))
-}
-
-// stackImages is the inverse of imageOf.
-func stackImages(parts []*Node) *Node {
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	return Concatenate(parts, 0)
-}
-
 // lossAndGradient is the reference's losses() plus its backward pass, for a batch of N images
 // (N = 1 for one): the three loss terms at each image ([N] each) and d(total)/dx. The network runs
 // once for the batch; the losses, cheap beside it, are taken image by image.

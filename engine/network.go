@@ -224,39 +224,6 @@ func patches(x *Node, c, k, stride, pad int) (p *Node, ho, wo int) {
 	return Concatenate(append(taps, ones), 1), ho, wo
 }
 
-// product multiplies the weight matrix w ([A, B]) with each image's matrix in x ([N, B, M]):
-// [N, A, M]. A single image takes a plain matrix product.
-func product(w *Node, x *Node) *Node {
-	dims := x.Shape().Dimensions
-	if dims[0] == 1 {
-		return InsertAxes(Dot(w, Reshape(x, dims[1], dims[2])).Product(), 0)
-	}
-	return DotGeneral(BroadcastPrefix(w, dims[0]), []int{2}, []int{0}, x, []int{1}, []int{0})
-}
-
-// batchOf is the number of images in a batch of RGB images x ([N*3, H, W]).
-func batchOf(x *Node) int { return x.Shape().Dimensions[0] / 3 }
-
-// catChannels joins, image by image, the channels of a ([N*Ca, H, W]) and b ([N*Cb, H, W]).
-func catChannels(n int, a, b *Node) *Node {
-	da, db := a.Shape().Dimensions, b.Shape().Dimensions
-	if n == 1 {
-		return Concatenate([]*Node{a, b}, 0)
-	}
-	cat := Concatenate([]*Node{Reshape(a, n, da[0]/n, da[1], da[2]), Reshape(b, n, db[0]/n, db[1], db[2])}, 1)
-	return Reshape(cat, da[0]+db[0], da[1], da[2])
-}
-
-// splitChannels undoes catChannels where a had ca channels an image.
-func splitChannels(n int, x *Node, ca int) (a, b *Node) {
-	d := x.Shape().Dimensions
-	c := d[0] / n
-	x4 := Reshape(x, n, c, d[1], d[2])
-	a = Reshape(Slice(x4, AxisRange(), AxisRange(0, ca)), n*ca, d[1], d[2])
-	b = Reshape(Slice(x4, AxisRange(), AxisRange(ca, c)), n*(c-ca), d[1], d[2])
-	return a, b
-}
-
 // constLike embeds a weight tensor in x's graph with x's dtype (float32 in production; the tests
 // also run the network in float64 to check its gradient numerically).
 func constLike(x *Node, t *tensors.Tensor) *Node {
