@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -129,4 +131,40 @@ func splitImages(x *tensors.Tensor, n int) []*Image {
 		out[i] = &Image{H: h, W: w, Data: data[i*3*h*w : (i+1)*3*h*w]}
 	}
 	return out
+}
+
+// batchesInOneGraph reports whether a batch runs as one graph: on XLA, and on the pure-Go backend
+// only where a test asks for it (with operations run in sequence). The pure-Go backend's parallel
+// mode can deadlock its worker pool on a batch's many concurrent matrix products, and gains
+// nothing from batching anyway.
+func (e *Engine) batchesInOneGraph() bool {
+	return e.oneGraphBatches || strings.HasPrefix(e.backend.Description(), "xla:")
+}
+
+// transferOneByOne is TransferBatch where batches do not run as one graph: each image alone,
+// with progress counted over the whole batch.
+func (e *Engine) transferOneByOne(ctx context.Context, contents []*Image, styles []StyleTargets, ws []Weights, opt Options, progress Progress) ([]*Image, [][]Losses, error) {
+	n := len(contents)
+	if len(styles) != n || len(ws) != n {
+		return nil, nil, fmt.Errorf("engine: a batch needs as many style targets and weights as images (%d, %d, %d)", n, len(styles), len(ws))
+	}
+	outs, hists := make([]*Image, n), make([][]Losses, n)
+	for i := range contents {
+		if contents[i].H != contents[0].H || contents[i].W != contents[0].W {
+			return nil, nil, fmt.Errorf("engine: a batch's images must share one size, got %dx%d and %dx%d", contents[0].W, contents[0].H, contents[i].W, contents[i].H)
+		}
+		out, hist, err := e.TransferBatch(ctx, contents[i:i+1], styles[i:i+1], ws[i:i+1], opt, func(k, _ int, l Losses) {
+			if progress != nil {
+				progress(i*opt.Iters+k, n*opt.Iters, l)
+			}
+		})
+		if len(hist) > 0 {
+			hists[i] = hist[0]
+		}
+		if err != nil {
+			return nil, hists, err
+		}
+		outs[i] = out[0]
+	}
+	return outs, hists, nil
 }

@@ -63,16 +63,25 @@ func assertBatchMatchesSingles(t *testing.T, e *Engine) {
 	}
 }
 
+// The batch as one graph, as XLA runs it; the pure-Go backend runs it with sequential operations
+// (see batchesInOneGraph).
 func TestTransferBatchMatchesSingleTransfers(t *testing.T) {
-	assertBatchMatchesSingles(t, newTestEngine(t))
+	e := sequentialEngine(t)
+	e.oneGraphBatches = true
+	assertBatchMatchesSingles(t, e)
 }
 
-// The same through the device loop (blocks of steps), which XLA uses; see TestBlocksMatchSingleSteps
-// for why the pure-Go backend runs it with sequential operations here.
+// The same through the device loop (blocks of steps), which XLA uses.
 func TestTransferBatchInBlocksMatchesSingleTransfers(t *testing.T) {
 	e := sequentialEngine(t)
-	e.blockSize = 3
+	e.oneGraphBatches, e.blockSize = true, 3
 	assertBatchMatchesSingles(t, e)
+}
+
+// Where batches do not run as one graph, TransferBatch runs the images one by one, with the
+// same results.
+func TestTransferBatchOneByOne(t *testing.T) {
+	assertBatchMatchesSingles(t, newTestEngine(t))
 }
 
 func TestTransferBatchRefusesMixedSizes(t *testing.T) {

@@ -41,6 +41,9 @@ func (e *Engine) TransferBatch(ctx context.Context, contents []*Image, styles []
 	if err := opt.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("engine: %w", err)
 	}
+	if len(contents) > 1 && !e.batchesInOneGraph() {
+		return e.transferOneByOne(ctx, contents, styles, ws, opt, progress)
+	}
 	in, err := e.batchInputs(contents, styles, ws, opt)
 	if err != nil {
 		return nil, nil, err

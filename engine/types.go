@@ -29,6 +29,7 @@ type Engine struct {
 	compiles                atomic.Int64 // graphs built, see Compilations
 	blockSize               int          // Adam steps a graph call, if set (tests); see blockSteps
 	noBlocks                atomic.Bool  // the block graph failed here; see giveUpBlocks
+	oneGraphBatches         bool         // batches as one graph on any backend (tests); see batchesInOneGraph
 }
 
 // New returns an engine computing with the network's weights on the given backend.

@@ -13,8 +13,11 @@ func (e *Engine) Compilations() int64 { return e.compiles.Load() }
 // work shape it uses at start-up, since XLA takes seconds to compile a new shape.
 func (e *Engine) Warm(h, w int) error { return e.WarmBatch(h, w, 1) }
 
-// WarmBatch is Warm for a TransferBatch of n images of h×w.
+// WarmBatch is Warm for a TransferBatch of n images of h×w (where batches run as one graph).
 func (e *Engine) WarmBatch(h, w, n int) error {
+	if n > 1 && !e.batchesInOneGraph() {
+		n = 1
+	}
 	im := NewImage(h, w)
 	_, st, err := e.targetsOf(im)
 	if err != nil {
