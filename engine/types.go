@@ -14,7 +14,7 @@ import (
 
 // Version identifies the engine's numerics; it belongs in every cache key of a stylized result,
 // and changes whenever a change here changes the pixels produced.
-const Version = "nst-2"
+const Version = "nst-3"
 
 // Engine runs style transfer on one GoMLX backend. It is safe for concurrent use; it compiles
 // one graph per image size and keeps it for later calls (see Warm and Compilations).
