@@ -70,6 +70,13 @@ func Connect(cfg Config) (*Conn, error) {
 				log.Warn("NATS connection lost", "error", err.Error())
 			}
 		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("NATS asynchronous error", "subject", subject, "error", err.Error())
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			c.setLost(false)
 			log.Info("NATS connection back", "server", nc.ConnectedUrlRedacted())
