@@ -63,3 +63,30 @@ func TestReplicasShareTheStyleLibrary(t *testing.T) {
 	srv.Restart()
 	waitFor(t, "/readyz to recover", func() bool { return serveGet(a, "/readyz").Code == http.StatusOK })
 }
+
+func TestClusterFlagsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		flag   string
+	}{
+		{"creds without nats", func(c *Config) { c.NATSCreds = "/tmp/x.creds" }, "--nats-creds"},
+		{"worker without nats", func(c *Config) { c.Worker = true }, "--worker"},
+		{"replicas", func(c *Config) { c.NATS, c.NATSReplicas = "nats://127.0.0.1:4222", 7 }, "--nats-replicas"},
+		{"ack wait", func(c *Config) { c.NATS, c.NATSAckWait = "nats://127.0.0.1:4222", time.Millisecond }, "--nats-ack-wait"},
+	} {
+		c := testConfig(t)
+		tc.change(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%s: %v, want an error naming %s", tc.name, err, tc.flag)
+		}
+	}
+	w := DefaultWorkerConfig()
+	if err := w.Validate(); err == nil || !strings.Contains(err.Error(), "--nats") {
+		t.Errorf("worker without --nats: %v", err)
+	}
+	w.NATS, w.MaxIters = "nats://127.0.0.1:4222", 0
+	if err := w.Validate(); err == nil || !strings.Contains(err.Error(), "--max-iters") {
+		t.Errorf("worker with --max-iters 0: %v", err)
+	}
+}

@@ -143,11 +143,9 @@ func (w *Worker) Run(ctx context.Context, ln net.Listener) error {
 	w.style.StartWarmup()
 	done := w.parts.runWorker(ctx)
 	w.log.Info("styleproxy worker running", "addr", ln.Addr().String(), "backend", w.eng.Backend(), "workers", w.cfg.Workers)
-	err := w.cfg.serve(ctx, ln, w.Echo, func() context.Context {
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = cancel // released with the process
-		return c
-	})
+	drain, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := w.cfg.serve(ctx, ln, w.Echo, func() context.Context { return drain })
 	<-done
 	w.lib.Close()
 	w.parts.conn.Close()
