@@ -17,7 +17,7 @@ import (
 	"github.com/styleproxy/styleproxy/plugin"
 )
 
-// The work queue: JobsStream, a work-queue stream on jobsSubject, holds one message per job
+// The work queue: JobsStream, a work-queue stream on jobsSubject.KEY, holds one message per job
 // (the job's fields in headers, the filter's query as the body); the stage's input is in the
 // object store InputsBucket under the job's key. Workers pull jobs through the durable consumer
 // WorkersConsumer and acknowledge each once its result is stored; one that dies leaves its job
@@ -68,7 +68,7 @@ func OpenQueue(ctx context.Context, c *Conn, results *Results) (*Queue, error) {
 	q := &Queue{c: c, results: results, locks: results.locks, owner: c.nc.Opts.Name + "/" + rand.Text()}
 	err := c.call(ctx, func(ctx context.Context) (err error) {
 		q.stream, err = c.stream(ctx, jetstream.StreamConfig{
-			Name: JobsStream, Description: "styleproxy: stylization jobs", Subjects: []string{jobsSubject},
+			Name: JobsStream, Description: "styleproxy: stylization jobs", Subjects: []string{jobsSubject + ".>"},
 			Retention: jetstream.WorkQueuePolicy, MaxAge: jobMaxAge, Duplicates: 2 * time.Minute,
 		})
 		if err != nil {
@@ -97,7 +97,7 @@ func (q *Queue) Stage(ctx context.Context, job pipeline.StageJob) (pipeline.Entr
 	}
 	defer sub.Unsubscribe()
 	lease := "job." + job.Key
-	for {
+	for attempt := 0; ; attempt++ {
 		if e, ok := q.results.Get(job.Key); ok {
 			return e, nil
 		}
@@ -110,23 +110,24 @@ func (q *Queue) Stage(ctx context.Context, job pipeline.StageJob) (pipeline.Entr
 				q.locks.release(lease)
 				return e, nil
 			}
-			if err := q.publish(job); err != nil {
+			if err := q.publish(job, attempt); err != nil {
 				q.locks.release(lease)
 				return pipeline.Entry{}, err
 			}
 		}
-		e, ok, err := q.await(ctx, sub, job.Key, lease)
+		e, ok, err := q.await(ctx, sub, job.Key, lease, won)
 		if ok || err != nil {
 			return e, err
 		}
-		// The lease is gone and no result came: its holder died before publishing, or the job
-		// failed for a reason the next try may not meet. Try again.
+		// The lease is gone, or the job left the queue, and no result came: its holder died
+		// before publishing, the job failed for a reason the next try may not meet, or JetStream
+		// lost it. Try again.
 	}
 }
 
-// publish stores the job's input, then sends the job (deduplicated by key within the stream's
-// window, should two replicas ever both hold the lease).
-func (q *Queue) publish(job pipeline.StageJob) error {
+// publish stores the job's input, then sends the job (deduplicated by key and attempt within
+// the stream's window, should two replicas ever both hold the lease).
+func (q *Queue) publish(job pipeline.StageJob, attempt int) error {
 	err := q.c.call(context.Background(), func(ctx context.Context) error {
 		_, err := q.inputs.PutBytes(ctx, job.Key, job.Input)
 		return err
@@ -134,8 +135,8 @@ func (q *Queue) publish(job pipeline.StageJob) error {
 	if err != nil {
 		return fmt.Errorf("cluster: store a job's input: %w", err)
 	}
-	msg := nats.NewMsg(jobsSubject)
-	msg.Header.Set(nats.MsgIdHdr, job.Key)
+	msg := nats.NewMsg(jobsSubject + "." + job.Key)
+	msg.Header.Set(nats.MsgIdHdr, job.Key+"."+strconv.Itoa(attempt))
 	msg.Header.Set(hdrKey, job.Key)
 	msg.Header.Set(hdrPath, job.Path)
 	msg.Header.Set(hdrFilter, job.Filter)
@@ -160,8 +161,9 @@ func (q *Queue) publish(job pipeline.StageJob) error {
 	return nil
 }
 
-// await waits for key's result: ok with the entry, or !ok when the lease went away without one.
-func (q *Queue) await(ctx context.Context, sub *nats.Subscription, key, lease string) (pipeline.Entry, bool, error) {
+// await waits for key's result: ok with the entry, or !ok when the lease went away without one
+// or, for the job this replica published (mine), when the job left the queue without one.
+func (q *Queue) await(ctx context.Context, sub *nats.Subscription, key, lease string, mine bool) (pipeline.Entry, bool, error) {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, pollEvery)
 		msg, err := sub.NextMsgWithContext(wctx)
@@ -183,7 +185,24 @@ func (q *Queue) await(ctx context.Context, sub *nats.Subscription, key, lease st
 		if held, err := q.locks.held(lease); err != nil || !held {
 			return pipeline.Entry{}, false, err
 		}
+		if mine && !q.queued(key) {
+			if _, ok := q.results.Get(key); !ok { // not stored and acknowledged meanwhile
+				q.c.log.Warn("cluster: a job left the queue without a result; publishing it again", "key", key[:16])
+				q.locks.release(lease)
+				return pipeline.Entry{}, false, nil
+			}
+		}
 	}
+}
+
+// queued reports whether key's job is still in the stream (waiting or running); a worker
+// removes it only after storing the result or announcing a failure. Unknown counts as queued.
+func (q *Queue) queued(key string) bool {
+	err := q.c.call(context.Background(), func(ctx context.Context) error {
+		_, err := q.stream.GetLastMsgForSubject(ctx, jobsSubject+"."+key)
+		return err
+	})
+	return !errors.Is(err, jetstream.ErrMsgNotFound)
 }
 
 // doneError is the failure a done message reports, nil for a success.

@@ -234,3 +234,32 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		}
 	}
 }
+
+// A job that leaves the queue without a result (lost: here, purged) is published again by the
+// replica that published it, and its requester still gets the result.
+func TestLostJobIsPublishedAgain(t *testing.T) {
+	srv := natstest.Start(t)
+	q := openQueue(t, connect(t, srv))
+	res := make(chan error, 1)
+	go func() { _, err := q.Stage(context.Background(), stageJob(t, 1)); res <- err }()
+	waitUntil(t, "the job to be queued", func() bool {
+		st, _ := q.Stats(context.Background())
+		return st.Waiting == 1
+	})
+	if err := q.stream.Purge(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f := &invert{}
+	startWorker(t, srv, f, DefaultAckWait)
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the lost job was not published again")
+	}
+	if n := f.stages.Load(); n != 1 {
+		t.Errorf("%d computations, want 1", n)
+	}
+}

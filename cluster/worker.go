@@ -74,7 +74,7 @@ func NewWorker(ctx context.Context, q *Queue, cfg WorkerConfig) (*Worker, error)
 	err := q.c.call(ctx, func(ctx context.Context) (err error) {
 		w.cons, err = q.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable: WorkersConsumer, Description: "styleproxy workers", AckPolicy: jetstream.AckExplicitPolicy,
-			AckWait: cfg.AckWait, FilterSubject: jobsSubject,
+			AckWait: cfg.AckWait, FilterSubject: jobsSubject + ".>",
 		})
 		if err != nil {
 			return err
