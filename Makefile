@@ -57,8 +57,8 @@ test: deps browser varnish nats
 	# computing right, with the portable kernels that CPUs without AVX-512 run.
 	$(GO) vet ./...
 	$(GO) test -count=1 ./engine/ ./cmd/styleproxy/
-	# The concurrency tests again under the race detector (the library and the pipeline).
-	$(GO) test -count=1 -race ./styles/ ./pipeline/
+	# The concurrency tests again under the race detector (the library, the pipeline, the cluster).
+	$(GO) test -count=1 -race ./styles/ ./pipeline/ ./cluster/
 
 # Speed against the reference, side by side (needs python3-torch python3-torchvision for the reference).
 bench: build

@@ -2,9 +2,10 @@
 // its Gram targets (computed by the engine at registration), loss weights and a thumbnail, so
 // that a request only has to optimise the content image.
 //
-// The library lives on disk under a data directory and is safe for concurrent use by many
-// goroutines and by several processes at once (a server and `styleproxy styles add`, say); see
-// Library for the layout and the guarantees.
+// The library keeps its styles in a Store: a data directory on one host (Open), safe for
+// concurrent use by many goroutines and by several processes at once (a server and `styleproxy
+// styles add`, say), or a cluster's (package cluster, on NATS JetStream). storetest is the
+// conformance test both pass.
 package styles
 
 import (
