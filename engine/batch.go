@@ -65,31 +65,41 @@ func stackImages(parts []*Node) *Node {
 	return Concatenate(parts, 0)
 }
 
-// batchInputs stacks a batch's images, content targets and style targets along their first
-// axis ([N*3, H, W], [N*C, h, w], [N*C, C]) and starts Adam's moments at zero.
-func (e *Engine) batchInputs(contents []*Image, styles []StyleTargets, ws []Weights, opt Options) (*blockInputs[any], error) {
+// checkBatch checks that a batch has one style and weight set an image, and images of one size
+// the network accepts.
+func checkBatch(contents []*Image, styles []StyleTargets, ws []Weights) error {
 	n := len(contents)
 	if n == 0 || len(styles) != n || len(ws) != n {
-		return nil, fmt.Errorf("engine: a batch needs as many style targets and weights as images (%d, %d, %d)", n, len(styles), len(ws))
+		return fmt.Errorf("engine: a batch needs as many style targets and weights as images (%d, %d, %d)", n, len(styles), len(ws))
 	}
-	var xs, cts []float32
-	var ctShape []int
 	for _, c := range contents {
 		if err := checkSize(c); err != nil {
-			return nil, err
+			return err
 		}
 		if c.H != contents[0].H || c.W != contents[0].W {
-			return nil, fmt.Errorf("engine: a batch's images must share one size, got %dx%d and %dx%d", contents[0].W, contents[0].H, c.W, c.H)
+			return fmt.Errorf("engine: a batch's images must share one size, got %dx%d and %dx%d", contents[0].W, contents[0].H, c.W, c.H)
 		}
+	}
+	return nil
+}
+
+// batchInputs stacks a batch's starting images xs, content targets (of contents, the size of xs)
+// and style targets along their first axis ([N*3, H, W], [N*C, h, w], [N*C, C]) and starts Adam's
+// moments at zero.
+func (e *Engine) batchInputs(contents, xs []*Image, styles []StyleTargets, ws []Weights) (*blockInputs[any], error) {
+	n := len(contents)
+	var xd, cts []float32
+	var ctShape []int
+	for i, c := range contents {
 		ct, err := e.ContentTarget(c)
 		if err != nil {
 			return nil, err
 		}
 		cts, ctShape = append(cts, ct.Data...), ct.Shape
-		xs = append(xs, startImage(c, opt).Data...)
+		xd = append(xd, xs[i].Data...)
 	}
 	h, w := contents[0].H, contents[0].W
-	xt := tensors.FromFlatDataAndDimensions(xs, 3*n, h, w)
+	xt := tensors.FromFlatDataAndDimensions(xd, 3*n, h, w)
 	ct := tensors.FromFlatDataAndDimensions(cts, n*ctShape[0], ctShape[1], ctShape[2])
 	style := make([]*tensors.Tensor, len(StyleLayers))
 	for l := range style {
@@ -145,17 +155,12 @@ func (e *Engine) batchesInOneGraph() bool {
 // with progress counted over the whole batch.
 func (e *Engine) transferOneByOne(ctx context.Context, contents []*Image, styles []StyleTargets, ws []Weights, opt Options, progress Progress) ([]*Image, [][]Losses, error) {
 	n := len(contents)
-	if len(styles) != n || len(ws) != n {
-		return nil, nil, fmt.Errorf("engine: a batch needs as many style targets and weights as images (%d, %d, %d)", n, len(styles), len(ws))
-	}
+	steps := totalSteps(opt.stages(contents[0].H, contents[0].W))
 	outs, hists := make([]*Image, n), make([][]Losses, n)
 	for i := range contents {
-		if contents[i].H != contents[0].H || contents[i].W != contents[0].W {
-			return nil, nil, fmt.Errorf("engine: a batch's images must share one size, got %dx%d and %dx%d", contents[0].W, contents[0].H, contents[i].W, contents[i].H)
-		}
 		out, hist, err := e.TransferBatch(ctx, contents[i:i+1], styles[i:i+1], ws[i:i+1], opt, func(k, _ int, l Losses) {
 			if progress != nil {
-				progress(i*opt.Iters+k, n*opt.Iters, l)
+				progress(i*steps+k, n*steps, l)
 			}
 		})
 		if len(hist) > 0 {

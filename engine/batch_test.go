@@ -28,7 +28,7 @@ func batchCase(t *testing.T, e *Engine) ([]*Image, []StyleTargets, []Weights, Op
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := OptionsFor(5)
+	opt := OptionsFor(Reference, 5)
 	opt.ClampUntil = 2
 	return []*Image{gc.content, perturbed(gc.content), mirrored}, []StyleTargets{a, b, a},
 		[]Weights{Presets["starry_night"], Presets["the_scream"], Presets["composition_vii"]}, opt
@@ -91,7 +91,7 @@ func TestTransferBatchRefusesMixedSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = e.TransferBatch(context.Background(), []*Image{gc.content, gc.style}, []StyleTargets{st, st},
-		[]Weights{Presets["starry_night"], Presets["starry_night"]}, OptionsFor(1), nil)
+		[]Weights{Presets["starry_night"], Presets["starry_night"]}, OptionsFor(Reference, 1), nil)
 	if err == nil {
 		t.Error("a batch of two sizes ran")
 	}

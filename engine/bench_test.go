@@ -65,7 +65,7 @@ func BenchmarkIteration(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opt := DefaultOptions()
+	opt := OptionsFor(Reference, 1)
 	opt.Iters, opt.DecayAt = 1, -1
 	ctx := context.Background()
 	w := Presets["starry_night"]

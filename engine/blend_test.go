@@ -50,7 +50,7 @@ func TestBlendWithOneShareIsThatStyleExactly(t *testing.T) {
 	if !reflect.DeepEqual(targets, f.parts[0].Targets) || w != f.parts[0].Weights {
 		t.Fatalf("blend (1, 0) differs from the first style: weights %+v, want %+v", w, f.parts[0].Weights)
 	}
-	opt := OptionsFor(4)
+	opt := OptionsFor(Reference, 4)
 	single, _, err := f.e.Transfer(context.Background(), f.content, f.parts[0].Targets, f.parts[0].Weights, opt, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestBlendHalfLowersBothStyleLosses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := f.e.Transfer(context.Background(), f.content, targets, w, OptionsFor(40), nil)
+	out, _, err := f.e.Transfer(context.Background(), f.content, targets, w, OptionsFor(Reference, 40), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

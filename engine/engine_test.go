@@ -9,7 +9,7 @@ import (
 )
 
 func TestOptionsValidate(t *testing.T) {
-	ok := DefaultOptions()
+	ok := OptionsFor(Reference, ReferenceIters)
 	tests := []struct {
 		name   string
 		change func(*Options)
@@ -24,6 +24,11 @@ func TestOptionsValidate(t *testing.T) {
 		{"never decay, no decay rate", func(o *Options) { o.DecayAt, o.DecayLR = -1, 0 }, ""},
 		{"decay-at below -1", func(o *Options) { o.DecayAt = -2 }, "decay-at"},
 		{"unknown init", func(o *Options) { o.Init = "zeros" }, "init"},
+		{"no schedule", func(o *Options) { o.Schedule = "" }, "schedule"},
+		{"fast", func(o *Options) { *o = DefaultOptions() }, ""},
+		{"fast with a learning rate", func(o *Options) { *o = DefaultOptions(); o.LR = 3 }, "fast schedule sets its own"},
+		{"fast with clamping", func(o *Options) { *o = DefaultOptions(); o.ClampUntil = 5 }, "fast schedule sets its own"},
+		{"fast, negative budget", func(o *Options) { *o = OptionsFor(Fast, -1) }, "iterations"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,7 +46,7 @@ func nan() float64 { var z float64; return z / z }
 
 func TestOptionsForScalesTheSchedule(t *testing.T) {
 	for _, tc := range []struct{ iters, decayAt, clampUntil int }{{200, 180, 190}, {100, 90, 90}, {10, 9, 0}} {
-		o := OptionsFor(tc.iters)
+		o := OptionsFor(Reference, tc.iters)
 		if o.DecayAt != tc.decayAt || o.ClampUntil != tc.clampUntil || o.LR != 3 || o.DecayLR != 0.1 {
 			t.Errorf("OptionsFor(%d) = %+v, want decay at %d, clamp until %d", tc.iters, o, tc.decayAt, tc.clampUntil)
 		}
@@ -81,7 +86,7 @@ func TestTransferNoiseInitIsSeeded(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(seed uint64) []float32 {
-		opt := OptionsFor(2)
+		opt := OptionsFor(Reference, 2)
 		opt.Init, opt.Seed = "noise", seed
 		out, _, err := e.Transfer(context.Background(), gc.content, st, Presets["the_scream"], opt, nil)
 		if err != nil {
@@ -106,7 +111,7 @@ func TestTransferStopsWhenCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	steps := 0
-	_, hist, err := e.Transfer(ctx, gc.content, st, Presets["starry_night"], OptionsFor(50), func(k, n int, _ Losses) {
+	_, hist, err := e.Transfer(ctx, gc.content, st, Presets["starry_night"], OptionsFor(Reference, 50), func(k, n int, _ Losses) {
 		steps = k
 		if k == 3 {
 			cancel()

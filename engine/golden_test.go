@@ -261,7 +261,7 @@ func checkGoldenAdamHistory(t *testing.T, e *Engine, gc goldenCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := Options{Iters: 10, LR: 3, DecayAt: -1, ClampUntil: 10, Init: "content"}
+	opt := Options{Schedule: Reference, Iters: 10, LR: 3, DecayAt: -1, ClampUntil: 10, Init: "content"}
 	var seen int
 	_, hist, err := e.Transfer(context.Background(), gc.content, st, gc.g.Params, opt,
 		func(k, n int, _ Losses) {

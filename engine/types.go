@@ -68,9 +68,12 @@ type FeatureMap struct {
 	Data  []float32
 }
 
-// Options are the optimisation loop's settings (the reference's transfer()).
+// Options are the optimisation's settings.
 type Options struct {
-	Iters      int     // Adam steps
+	Schedule Schedule
+	// Iters is the budget: Adam steps under Reference, full-size step equivalents under Fast.
+	Iters int
+	// The reference loop's settings; Fast sets its own and wants these zero.
 	LR         float64 // learning rate until DecayAt
 	DecayAt    int     // step at which Adam restarts with DecayLR; -1 = never
 	DecayLR    float64
@@ -79,31 +82,50 @@ type Options struct {
 	Seed       uint64
 }
 
-// DefaultIters is the reference's default number of iterations.
-const DefaultIters = 200
+// DefaultSchedule is the schedule a caller gets unless it asks for another.
+const DefaultSchedule = Fast
 
-// DefaultOptions are the reference's loop defaults: 200 iterations, decay at 180, clamp until 190.
-func DefaultOptions() Options { return OptionsFor(DefaultIters) }
+// DefaultIters is the default budget: what the fast schedule needs to reach the loss the
+// reference reaches in its 200 iterations (bench/quality.sh).
+const DefaultIters = 40
 
-// OptionsFor scales the reference's schedule to iters iterations, as its bench() does: the
-// learning rate decays at 90% of the run and clamping stops for the last 10 iterations.
-func OptionsFor(iters int) Options {
-	return Options{Iters: iters, LR: 3.0, DecayAt: iters * 9 / 10, DecayLR: 0.1, ClampUntil: iters - 10, Init: "content"}
+// ReferenceIters is the reference's own number of iterations.
+const ReferenceIters = 200
+
+// DefaultOptions are the default schedule with the default budget.
+func DefaultOptions() Options { return OptionsFor(DefaultSchedule, DefaultIters) }
+
+// OptionsFor is schedule s with a budget of iters. Under Reference it scales the reference's
+// loop to iters iterations as its bench() does: the learning rate decays at 90% of the run and
+// clamping stops for the last 10 iterations.
+func OptionsFor(s Schedule, iters int) Options {
+	o := Options{Schedule: s, Iters: iters, Init: "content"}
+	if s == Reference {
+		o.LR, o.DecayAt, o.DecayLR, o.ClampUntil = 3.0, iters*9/10, 0.1, iters-10
+	}
+	return o
 }
 
 // Validate reports options no loop can run with.
 func (o Options) Validate() error {
 	switch {
+	case o.Schedule != Reference && o.Schedule != Fast:
+		return fmt.Errorf("schedule must be %s or %s, got %q", Fast, Reference, o.Schedule)
 	case o.Iters < 0:
 		return fmt.Errorf("iterations must be >= 0, got %d", o.Iters)
+	case o.Init != "content" && o.Init != "noise":
+		return fmt.Errorf("init must be content or noise, got %q", o.Init)
+	case o.Schedule == Fast:
+		if o.LR != 0 || o.DecayAt != 0 || o.DecayLR != 0 || o.ClampUntil != 0 {
+			return fmt.Errorf("the learning rate, decay and clamping are the reference schedule's settings; the fast schedule sets its own")
+		}
+		return nil
 	case !(o.LR > 0) || math.IsInf(o.LR, 0):
 		return fmt.Errorf("learning rate must be a positive number, got %v", o.LR)
 	case o.DecayAt >= 0 && (!(o.DecayLR > 0) || math.IsInf(o.DecayLR, 0)):
 		return fmt.Errorf("decay learning rate must be a positive number, got %v", o.DecayLR)
 	case o.DecayAt < -1:
 		return fmt.Errorf("decay-at must be a step number or -1 (never), got %d", o.DecayAt)
-	case o.Init != "content" && o.Init != "noise":
-		return fmt.Errorf("init must be content or noise, got %q", o.Init)
 	}
 	return nil
 }

@@ -8,9 +8,10 @@ import (
 // for its whole life (compiled graphs are kept).
 func (e *Engine) Compilations() int64 { return e.compiles.Load() }
 
-// Warm compiles what a Transfer on an h×w content image runs (its content target and its block
-// of Adam steps, see blockSteps), so that such a Transfer compiles nothing. A server warms every
-// work shape it uses at start-up, since XLA takes seconds to compile a new shape.
+// Warm compiles what a Transfer on an h×w content image runs under any schedule (the content
+// target and the block of Adam steps, see blockSteps, at each of its stages' sizes), so that such
+// a Transfer compiles nothing. A server warms every work shape it uses at start-up, since XLA
+// takes seconds to compile a new shape.
 func (e *Engine) Warm(h, w int) error { return e.WarmBatch(h, w, 1) }
 
 // WarmBatch is Warm for a TransferBatch of n images of h×w (where batches run as one graph).
@@ -18,6 +19,16 @@ func (e *Engine) WarmBatch(h, w, n int) error {
 	if n > 1 && !e.batchesInOneGraph() {
 		n = 1
 	}
+	for _, size := range stageSizes(h, w) {
+		if err := e.warmSize(size[0], size[1], n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warmSize compiles the content target and the Adam steps for n images of h×w.
+func (e *Engine) warmSize(h, w, n int) error {
 	im := NewImage(h, w)
 	_, st, err := e.targetsOf(im)
 	if err != nil {
@@ -27,7 +38,7 @@ func (e *Engine) WarmBatch(h, w, n int) error {
 	for i := range n {
 		contents[i], styles[i] = im, st
 	}
-	in, err := e.batchInputs(contents, styles, ws, OptionsFor(0))
+	in, err := e.batchInputs(contents, contents, styles, ws)
 	if err != nil {
 		return err
 	}
@@ -43,7 +54,7 @@ func (e *Engine) WarmBatch(h, w, n int) error {
 		err = perr
 	}
 	if err != nil && graph == e.block && e.giveUpBlocks(err) {
-		return e.WarmBatch(h, w, n)
+		return e.warmSize(h, w, n)
 	}
 	if err != nil {
 		return fmt.Errorf("engine: compiling the Adam steps at %dx%d for %d images: %w", w, h, n, err)

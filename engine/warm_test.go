@@ -16,7 +16,7 @@ func TestWarmShapesCompileNothingLater(t *testing.T) {
 	transfer := func(h, w int) int64 {
 		t.Helper()
 		before := e.Compilations()
-		if _, _, err := e.Transfer(context.Background(), NewImage(h, w), st, Presets["starry_night"], OptionsFor(2), nil); err != nil {
+		if _, _, err := e.Transfer(context.Background(), NewImage(h, w), st, Presets["starry_night"], OptionsFor(Reference, 2), nil); err != nil {
 			t.Fatal(err)
 		}
 		return e.Compilations() - before

@@ -84,7 +84,7 @@ func TestStylizeWithStoredStyle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := engine.OptionsFor(2)
+	opt := engine.OptionsFor(engine.Reference, 2)
 	stored, lossStored, err := eng.Transfer(context.Background(), content, s.Targets, s.Weights, opt, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -181,7 +181,7 @@ func (b *bench) transfer(w, h, iters int) (time.Duration, []engine.Losses, error
 		return 0, nil, err
 	}
 	start := time.Now()
-	_, hist, err := b.eng.Transfer(context.Background(), im, b.style, b.weights, engine.OptionsFor(iters), nil)
+	_, hist, err := b.eng.Transfer(context.Background(), im, b.style, b.weights, engine.OptionsFor(engine.Reference, iters), nil)
 	return time.Since(start), hist, err
 }
 
@@ -232,9 +232,9 @@ func (b *bench) throughput() error {
 		for i := range n {
 			contents[i], styles[i], ws[i] = im, b.style, b.weights
 		}
-		opt := engine.OptionsFor(b.cfg.batchIters)
+		opt := engine.OptionsFor(engine.Reference, b.cfg.batchIters)
 		// The first batch of each size compiles its graph; the second is timed.
-		if _, _, err := b.eng.TransferBatch(context.Background(), contents, styles, ws, engine.OptionsFor(1), nil); err != nil {
+		if _, _, err := b.eng.TransferBatch(context.Background(), contents, styles, ws, engine.OptionsFor(engine.Reference, 1), nil); err != nil {
 			return err
 		}
 		start := time.Now()
