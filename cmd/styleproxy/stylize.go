@@ -31,16 +31,17 @@ const (
 
 // stylizeCmd's fields start as newStylizeCmd sets them, which makes those the defaults.
 type stylizeCmd struct {
-	Content     string  `required:"" placeholder:"FILE" env:"-" help:"content image (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"`
-	Style       string  `required:"" placeholder:"FILE" env:"-" help:"style image (the artwork)"`
-	Output      string  `required:"" short:"o" placeholder:"FILE" env:"-" help:"output image; the format follows the extension (.png, .jpg, .webp, .avif)"`
-	Size        int     `help:"shorter side of the content image in pixels (0 = keep its exact size)"`
-	StyleSize   int     `help:"shorter side of the style image in pixels (0 = keep its exact size)"`
-	Iters       int     `help:"Adam iterations"`
-	LR          float64 `name:"lr" help:"Adam learning rate"`
-	DecayAt     autoInt `default:"auto" help:"iteration at which the learning rate drops to --decay-lr (-1 = never; auto = 90% of --iters)"`
-	DecayLR     float64 `name:"decay-lr" help:"learning rate from --decay-at on"`
-	ClampUntil  autoInt `default:"auto" help:"clamp the image to [-1.5, 1.5] before each iteration below this one (auto = --iters - 10)"`
+	Content     string   `required:"" placeholder:"FILE" env:"-" help:"content image (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"`
+	Style       string   `required:"" placeholder:"FILE" env:"-" help:"style image (the artwork)"`
+	Output      string   `required:"" short:"o" placeholder:"FILE" env:"-" help:"output image; the format follows the extension (.png, .jpg, .webp, .avif)"`
+	Size        int      `help:"shorter side of the content image in pixels (0 = keep its exact size)"`
+	StyleSize   int      `help:"shorter side of the style image in pixels (0 = keep its exact size)"`
+	Schedule    string   `enum:"${schedules}" default:"${default_schedule}" help:"optimisation schedule: fast (half size, then full size, at a gentle learning rate) or reference (the reference's loop, exactly)"`
+	Iters       int      `help:"iteration budget: Adam iterations under --schedule reference; under fast, full-size iteration equivalents (a half-size iteration counts a quarter)"`
+	LR          *float64 `name:"lr" placeholder:"RATE" help:"Adam learning rate (--schedule reference only; default 3)"`
+	DecayAt     autoInt  `default:"auto" help:"iteration at which the learning rate drops to --decay-lr (--schedule reference only; -1 = never; auto = 90% of --iters)"`
+	DecayLR     *float64 `name:"decay-lr" placeholder:"RATE" help:"learning rate from --decay-at on (--schedule reference only; default 0.1)"`
+	ClampUntil  autoInt  `default:"auto" help:"clamp the image to [-1.5, 1.5] before each iteration below this one (--schedule reference only; auto = --iters - 10)"`
 	weightFlags `embed:""`
 	Init        string `enum:"content,noise" default:"content" help:"starting image: ${enum}"`
 	Seed        uint64 `placeholder:"N" help:"random seed for --init noise"`
@@ -52,7 +53,7 @@ type stylizeCmd struct {
 func newStylizeCmd() stylizeCmd {
 	d := engine.DefaultOptions()
 	return stylizeCmd{Size: defaultContentSize, StyleSize: styles.DefaultStyleSize, Iters: d.Iters,
-		LR: d.LR, DecayLR: d.DecayLR, Backend: engine.BackendAuto}
+		Backend: engine.BackendAuto}
 }
 
 // weightFlags choose the loss weights: a preset, and overrides of its weights.
@@ -104,6 +105,16 @@ func (c *stylizeCmd) validate() error {
 	if _, err := imaging.FormatFromExt(c.Output); err != nil {
 		return badInput("--output %s: %v", c.Output, err)
 	}
+	if engine.Schedule(c.Schedule) != engine.Reference {
+		for _, f := range []struct {
+			flag string
+			set  bool
+		}{{"--lr", c.LR != nil}, {"--decay-at", !c.DecayAt.auto}, {"--decay-lr", c.DecayLR != nil}, {"--clamp-until", !c.ClampUntil.auto}} {
+			if f.set {
+				return badInput("%s applies only with --schedule reference (the %s schedule sets its own)", f.flag, c.Schedule)
+			}
+		}
+	}
 	opt := c.options()
 	if err := opt.Validate(); err != nil {
 		return usageError{err}
@@ -124,8 +135,14 @@ func checkSide(flag string, px int) error {
 }
 
 func (c *stylizeCmd) options() engine.Options {
-	opt := engine.OptionsFor(c.Iters)
-	opt.LR, opt.DecayLR, opt.Init, opt.Seed = c.LR, c.DecayLR, c.Init, c.Seed
+	opt := engine.OptionsFor(engine.Schedule(c.Schedule), c.Iters)
+	opt.Init, opt.Seed = c.Init, c.Seed
+	if c.LR != nil {
+		opt.LR = *c.LR
+	}
+	if c.DecayLR != nil {
+		opt.DecayLR = *c.DecayLR
+	}
 	if !c.DecayAt.auto {
 		opt.DecayAt = c.DecayAt.v
 	}

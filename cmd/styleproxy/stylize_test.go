@@ -50,6 +50,9 @@ func TestStylizeRefusesBadInput(t *testing.T) {
 		{"negative content weight", []string{"--content", content, "--style", style, "-o", out, "--content-weight", "-1"}, "--content-weight"},
 		{"style weight not a number", []string{"--content", content, "--style", style, "-o", out, "--style-weights", "1,x,3,4"}, "--style-weights"},
 		{"decay-at not a number", []string{"--content", content, "--style", style, "-o", out, "--decay-at", "soon"}, "--decay-at"},
+		{"unknown schedule", []string{"--content", content, "--style", style, "-o", out, "--schedule", "slow"}, `--schedule must be one of "fast","reference" but got "slow"`},
+		{"reference flag under fast", []string{"--content", content, "--style", style, "-o", out, "--lr", "1"}, "--lr applies only with --schedule reference"},
+		{"clamping under fast", []string{"--content", content, "--style", style, "-o", out, "--clamp-until", "5"}, "--clamp-until applies only with --schedule reference"},
 		{"negative iterations", []string{"--content", content, "--style", style, "-o", out, "--iters", "-1"}, "--iters"},
 		{"unknown backend", []string{"--content", content, "--style", style, "-o", out, "--backend", "bogus"}, `unknown backend "bogus"`},
 		{"backend without its family", []string{"--content", content, "--style", style, "-o", out, "--backend", "cuda"}, `unknown backend "cuda"`},
@@ -129,7 +132,8 @@ func goldens(t *testing.T) []goldenRun {
 }
 
 // TestStylizeReproducesGolden runs the reference's golden setup through the command line on
-// every golden pair: exact sizes, 10 Adam steps at lr 3 without decay, clamping every step.
+// every golden pair through the reference schedule: exact sizes, 10 Adam steps at lr 3 without
+// decay, clamping every step.
 func TestStylizeReproducesGolden(t *testing.T) {
 	// Flags after the subcommand in any order, one from the environment.
 	t.Setenv("STYLEPROXY_WEIGHTS", testutil.Shared(t, "weights"))
@@ -140,7 +144,7 @@ func TestStylizeReproducesGolden(t *testing.T) {
 			dir := t.TempDir()
 			out, rep := filepath.Join(dir, "out.png"), filepath.Join(dir, "report.json")
 			code, _, stderr := runCLI(t, "stylize", "--content", g.content, "--style", g.style, "--size", "0", "--style-size", "0",
-				"--iters", "10", "--decay-at", "-1", "--preset", g.preset, "--report", rep, "-o", out)
+				"--schedule", "reference", "--iters", "10", "--decay-at", "-1", "--preset", g.preset, "--report", rep, "-o", out)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}

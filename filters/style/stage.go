@@ -15,13 +15,13 @@ import (
 // scales it to the output and applies strength and preserve_color.
 
 // StageKey implements plugin.Staged: what the optimisation's result depends on besides its
-// input (the schedule follows from the iterations and the engine's version). Strength 0 has no
-// stage.
+// input (the schedule's settings follow from its name, the budget and the engine's version).
+// Strength 0 has no stage.
 func (o *Options) StageKey() string {
 	if o.strength == 0 {
 		return ""
 	}
-	return fmt.Sprintf("style=%s;iters=%d;engine=%s", mixKey(o.parts), o.iters, engine.Version)
+	return fmt.Sprintf("style=%s;iters=%d%s;engine=%s", mixKey(o.parts), o.iters, o.scheduleKey(), engine.Version)
 }
 
 // StageSize implements plugin.Staged: the work shape (bucket) of a w×h output, whatever its
@@ -59,7 +59,7 @@ func (o *Options) Stage(ctx context.Context, img *imaging.Image, progress plugin
 		transfer = o.batch.transfer
 	}
 	start := time.Now()
-	out, hist, err := transfer(ctx, content, targets, weights, engine.OptionsFor(o.iters), func(k, n int, _ engine.Losses) {
+	out, hist, err := transfer(ctx, content, targets, weights, engine.OptionsFor(o.schedule, o.iters), func(k, n int, _ engine.Losses) {
 		if progress != nil {
 			progress(k, n)
 		}

@@ -1,5 +1,5 @@
 // Package style is the style-transfer filter of the image pipeline: `style=NAME` paints the
-// resized image in the style of a registered artwork, with `iters`, `strength` and
+// resized image in the style of a registered artwork, with `schedule`, `iters`, `strength` and
 // `preserve_color` to tune it. It optimises at one of a fixed set of work shapes (buckets, compiled
 // before the first request) and resizes the result to the output box with libvips, so a request's
 // cost is bounded whatever output size it asks for.
@@ -29,7 +29,7 @@ type Library interface {
 // Config bounds what a request may ask for.
 type Config struct {
 	MaxIters     int // largest `iters` accepted
-	DefaultIters int // `iters` when the URL gives none
+	DefaultIters int // `iters` when the URL gives none (a budget: see engine.Options)
 	MaxWorkPx    int // longest side the optimisation runs at
 	WorkStep     int // the shorter side of a work shape is a multiple of this (or MaxWorkPx)
 	// OnIterations, if set, is told how many iterations each stylization ran and how long they
@@ -44,9 +44,9 @@ type Config struct {
 	OnBatch  func(n int)
 }
 
-// Defaults for a 2-core machine on the pure-Go backend: about 0.3 s an iteration at 256x192, so a
-// default request (200 iterations) finishes in about a minute, inside the default 120 s timeout.
-// A GPU host raises MaxWorkPx (XLA on an H100 takes under 2 ms an iteration at 192x256).
+// Defaults for a 2-core machine on the pure-Go backend: the fast schedule's default budget at a
+// 256 px work size finishes well inside the default timeout (README: "Backends and speed"). A
+// GPU host raises MaxWorkPx.
 const (
 	DefaultMaxIters     = 500
 	DefaultDefaultIters = engine.DefaultIters
@@ -147,6 +147,7 @@ func (f *Filter) Params() []string { return styleAppliers.Names() }
 // Options are one request's style parameters, resolved against the library.
 type Options struct {
 	parts         []part // the styles, sorted by name, with their shares (see mix.go)
+	schedule      engine.Schedule
 	iters         int
 	strength      int // 0-100
 	preserveColor bool
@@ -168,7 +169,7 @@ func (f *Filter) Parse(_ context.Context, q url.Values) (plugin.Options, error) 
 		}
 		return nil, nil
 	}
-	p := parse{cfg: f.cfg, o: Options{iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx,
+	p := parse{cfg: f.cfg, o: Options{schedule: engine.DefaultSchedule, iters: f.cfg.DefaultIters, strength: 100, workPx: f.cfg.MaxWorkPx,
 		step: f.cfg.WorkStep, warm: f.warm, batch: f.batch, eng: f.eng, onIterations: f.cfg.OnIterations}}
 	if err := styleAppliers.Apply(&p, q); err != nil {
 		return nil, err
@@ -191,6 +192,7 @@ type parse struct {
 
 var styleAppliers = plugin.Appliers[parse]{
 	"style":          applyStyle,
+	"schedule":       applySchedule,
 	"iters":          applyIters,
 	"strength":       applyStrength,
 	"preserve_color": applyPreserveColor,
@@ -200,6 +202,14 @@ var styleAppliers = plugin.Appliers[parse]{
 // of up to MaxBlend of these with shares (see mix.go); the library checks the names.
 func applyStyle(p *parse, v string) (err error) {
 	p.o.parts, err = parseParts(v)
+	return err
+}
+
+func applySchedule(p *parse, v string) error {
+	i, err := plugin.Choice("schedule", v, engine.ScheduleNames()...)
+	if err == nil {
+		p.o.schedule = engine.Schedules[i]
+	}
 	return err
 }
 
@@ -225,8 +235,17 @@ func (o *Options) Key() string {
 	if o.strength == 0 {
 		return fmt.Sprintf("style=%s;strength=0", mixKey(o.parts))
 	}
-	return fmt.Sprintf("style=%s;iters=%d;strength=%d;preserve_color=%t;work=%d/%d;engine=%s",
-		mixKey(o.parts), o.iters, o.strength, o.preserveColor, o.workPx, o.step, engine.Version)
+	return fmt.Sprintf("style=%s;iters=%d%s;strength=%d;preserve_color=%t;work=%d/%d;engine=%s",
+		mixKey(o.parts), o.iters, o.scheduleKey(), o.strength, o.preserveColor, o.workPx, o.step, engine.Version)
+}
+
+// scheduleKey is the schedule's part of the keys: nothing for the reference schedule, which every
+// key written before schedules existed stands for, so those stay valid.
+func (o *Options) scheduleKey() string {
+	if o.schedule == engine.Reference {
+		return ""
+	}
+	return ";schedule=" + string(o.schedule)
 }
 
 // Floating implements plugin.Floating: style=NAME follows the style's current version; a blend

@@ -3,6 +3,7 @@ package style
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/url"
 	"strings"
@@ -48,8 +49,15 @@ func TestParse(t *testing.T) {
 	}{
 		{query: "", wantNil: true},
 		{query: "w=100", wantNil: true},
-		{query: "style=starry", wantKey: "style=starry@v1;iters=200;strength=100;preserve_color=false"},
-		{query: "style=starry&iters=50&strength=40&preserve_color=true", wantKey: "iters=50;strength=40;preserve_color=true"},
+		{query: "style=starry", wantKey: fmt.Sprintf("style=starry@v1;iters=%d;schedule=fast;strength=100;preserve_color=false", engine.DefaultIters)},
+		{query: "style=starry&schedule=fast", wantKey: fmt.Sprintf("style=starry@v1;iters=%d;schedule=fast;", engine.DefaultIters)},
+		// The reference schedule keeps the key every URL had before schedules existed.
+		{query: "style=starry&schedule=reference&iters=200", wantKey: "style=starry@v1;iters=200;strength=100;"},
+		{query: "style=starry&schedule=slow", param: "schedule"},
+		{query: "style=starry&schedule=Fast", param: "schedule"},
+		{query: "style=starry&schedule=", param: "schedule"},
+		{query: "schedule=fast", param: "schedule"},
+		{query: "style=starry&iters=50&strength=40&preserve_color=true", wantKey: "iters=50;schedule=fast;strength=40;preserve_color=true"},
 		{query: "style=starry&preserve_color=0", wantKey: "preserve_color=false"},
 		{query: "iters=50", param: "iters"},
 		{query: "strength=10", param: "strength"},
@@ -295,5 +303,30 @@ func TestWarmupThenNewAspectsCompileNothing(t *testing.T) {
 	}
 	if got := e.Compilations() - before; got != 0 {
 		t.Errorf("requests for new aspect ratios after warm-up compiled %d programs, want none", got)
+	}
+}
+
+// The schedule is part of the result's key and of the optimisation stage's key: the same budget
+// on another schedule is another picture.
+func TestScheduleKeys(t *testing.T) {
+	f, err := New(fakeLibrary{"starry": {Name: "starry", Version: "v1"}}, nil, NewDefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(q string) *Options {
+		t.Helper()
+		v, _ := url.ParseQuery(q)
+		o, err := f.Parse(context.Background(), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.(*Options)
+	}
+	def, fast, ref := parse("style=starry&iters=30"), parse("style=starry&iters=30&schedule=fast"), parse("style=starry&iters=30&schedule=reference")
+	if def.Key() != fast.Key() || def.StageKey() != fast.StageKey() {
+		t.Errorf("the default schedule and schedule=fast have different keys: %q, %q", def.Key(), fast.Key())
+	}
+	if fast.Key() == ref.Key() || fast.StageKey() == ref.StageKey() {
+		t.Errorf("schedule=fast and schedule=reference share a key: %q, %q", fast.StageKey(), ref.StageKey())
 	}
 }
