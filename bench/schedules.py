@@ -45,13 +45,14 @@ class Run:
 
 
 def adam_level(run, img, net, ct, st, iters, lr, every, full=None, warm=0, dfrac=0.9, dlr=0.1,
-               restart=True, clamp_until=None):
+               restart=True, clamp_until=None, b1=0.9, b2=0.999):
     """Adam on img (any size) against targets ct, st for iters steps: lr ramps up linearly over the
     first warm steps, drops to lr*dlr at dfrac of the run (restarting Adam as the reference does,
     or keeping its moments), and the image is clamped to [-1.5, 1.5] before each step below
-    clamp_until (default: all). full(img) maps the image to full size for scoring."""
+    clamp_until (default: all), with Adam's moment rates b1, b2. full(img) maps the image to full
+    size for scoring."""
     img = img.clone().requires_grad_(True)
-    opt = torch.optim.Adam([img], lr=lr)
+    opt = torch.optim.Adam([img], lr=lr, betas=(b1, b2))
     decay_at = int(iters * dfrac)
     clamp_until = iters if clamp_until is None else clamp_until
     for t in range(iters):
@@ -62,7 +63,7 @@ def adam_level(run, img, net, ct, st, iters, lr, every, full=None, warm=0, dfrac
         _, c, s, tv = R.losses(img, net, ct, st)
         (c + s + tv).backward()
         if t == decay_at and restart:
-            opt = torch.optim.Adam([img], lr=cur)
+            opt = torch.optim.Adam([img], lr=cur, betas=(b1, b2))
         for g in opt.param_groups:
             g['lr'] = cur
         opt.step()
@@ -71,6 +72,26 @@ def adam_level(run, img, net, ct, st, iters, lr, every, full=None, warm=0, dfrac
         if every and (run.it % every == 0):
             run.checkpoint(full(img.detach()) if full else img.detach())
     return img.detach()
+
+
+def lbfgs_level(run, img, net, ct, st, evals, hist, every):
+    """torch.optim.LBFGS (learning rate 1, no line search, history hist) for evals evaluations of
+    the loss and gradient, each counted as one iteration."""
+    img = img.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([img], lr=1, max_iter=evals, history_size=hist, tolerance_grad=-1,
+                            tolerance_change=-1)
+
+    def closure():
+        opt.zero_grad()
+        _, c, s, tv = R.losses(img, net, ct, st)
+        loss = c + s + tv
+        loss.backward()
+        run.it += 1
+        run.work += 1
+        if every and run.it % every == 0:
+            run.checkpoint(img.detach())
+        return loss
+    opt.step(closure)
 
 
 def targets(net, content, style):
@@ -84,8 +105,9 @@ def half(x):
 
 
 def schedule(spec, net, content, style, ct, st, out, every=5):
-    """spec: reference:ITERS, or adam:n=..,lr=..[,warm=..,dfrac=..,dlr=..,restart=0|1], or
-    c2f:nc=..,nf=..,lr=..[,lrc=..,halfstyle=1,warm=..,...] (nc steps at half size, nf at full)."""
+    """spec: reference:ITERS, or adam:n=..,lr=..[,warm=..,dfrac=..,dlr=..,restart=0|1,b1=..,b2=..], or
+    c2f:nc=..,nf=..,lr=..[,lrc=..,halfstyle=1,warm=..,...] (nc steps at half size, nf at full),
+    or lbfgs:n=..[,hist=..] (n evaluations)."""
     run = Run(spec, net, ct, st, out)
     run.pixels = content.shape[2] * content.shape[3]
     run.pair = PAIR
@@ -97,12 +119,14 @@ def schedule(spec, net, content, style, ct, st, out, every=5):
         adam_level(run, content, net, ct, st, n, 3.0, every, dfrac=0.9, dlr=1 / 30, clamp_until=n - 10)
         return
     kw = {k: float(v) for k, v in (p.split('=') for p in rest.split(','))}
-    common = {k: kw[k] for k in ('warm', 'dfrac', 'dlr') if k in kw}
+    common = {k: kw[k] for k in ('warm', 'dfrac', 'dlr', 'b1', 'b2') if k in kw}
     if 'warm' in common:
         common['warm'] = int(common['warm'])
     common['restart'] = bool(kw.get('restart', 1))
     if kind == 'adam':
         adam_level(run, content, net, ct, st, int(kw['n']), kw['lr'], every, **common)
+    elif kind == 'lbfgs':
+        lbfgs_level(run, content, net, ct, st, int(kw['n']), int(kw.get('hist', 10)), every)
     elif kind == 'c2f':
         cs = half(content)
         if kw.get('halfstyle'):

@@ -155,7 +155,7 @@ func (e *Engine) batchesInOneGraph() bool {
 // with progress counted over the whole batch.
 func (e *Engine) transferOneByOne(ctx context.Context, contents []*Image, styles []StyleTargets, ws []Weights, opt Options, progress Progress) ([]*Image, [][]Losses, error) {
 	n := len(contents)
-	steps := totalSteps(opt.stages(contents[0].H, contents[0].W))
+	steps := opt.Iters
 	outs, hists := make([]*Image, n), make([][]Losses, n)
 	for i := range contents {
 		out, hist, err := e.TransferBatch(ctx, contents[i:i+1], styles[i:i+1], ws[i:i+1], opt, func(k, _ int, l Losses) {

@@ -14,30 +14,30 @@ import (
 )
 
 // stepParams are one Adam step's settings, worked out on the host: the clamp range, the step size
-// lr/(1-β1ᵗ), the bias correction 1/sqrt(1-β2ᵗ), and keep, which is 0 where the reference builds
-// a fresh optimizer (the moments restart from zero) and 1 elsewhere.
-type stepParams struct{ lo, hi, stepSize, invSqrtBC2, keep float32 }
+// lr/(1-β1ᵗ), the bias correction 1/sqrt(1-β2ᵗ), keep, which is 0 where the reference builds a
+// fresh optimizer (the moments restart from zero) and 1 elsewhere, and the moments' decay rates.
+type stepParams struct{ lo, hi, stepSize, invSqrtBC2, keep, beta1, beta2 float32 }
 
-const numStepParams = 5
+const numStepParams = 7
 
-// planSteps lists the settings of each of iters Adam steps at learning rate lr, restarting at
-// decayLR at step decayAt (-1 = never), with x clamped before each step below clampUntil: the
-// reference's loop, precomputed so that a block of steps can run on the device.
-func planSteps(iters, decayAt, clampUntil int, lr, decayLR float64) []stepParams {
-	out := make([]stepParams, iters)
-	adamT := 0
+// planSteps lists the settings of each of the stage's Adam steps, precomputed so that a block of
+// steps can run on the device.
+func planSteps(s stage) []stepParams {
+	out := make([]stepParams, s.Iters)
+	lr, adamT := s.LR, 0
 	for t := range out {
 		p := &out[t]
 		p.lo, p.hi, p.keep = -math.MaxFloat32, math.MaxFloat32, 1
-		if t < clampUntil {
+		p.beta1, p.beta2 = float32(s.Beta1), float32(s.Beta2)
+		if t < s.ClampUntil {
 			p.lo, p.hi = -ClampRange, ClampRange
 		}
-		if t == decayAt {
-			lr, adamT, p.keep = decayLR, 0, 0
+		if t == s.DecayAt {
+			lr, adamT, p.keep = s.DecayLR, 0, 0
 		}
 		adamT++
-		p.stepSize = float32(lr / (1 - math.Pow(adamBeta1, float64(adamT))))
-		p.invSqrtBC2 = float32(1 / math.Sqrt(1-math.Pow(adamBeta2, float64(adamT))))
+		p.stepSize = float32(lr / (1 - math.Pow(s.Beta1, float64(adamT))))
+		p.invSqrtBC2 = float32(1 / math.Sqrt(1-math.Pow(s.Beta2, float64(adamT))))
 	}
 	return out
 }
@@ -65,7 +65,7 @@ const xlaBlockSteps = 25
 func planTensor(steps []stepParams, size int) *tensors.Tensor {
 	flat := make([]float32, size*numStepParams)
 	for i, p := range steps {
-		copy(flat[i*numStepParams:], []float32{p.lo, p.hi, p.stepSize, p.invSqrtBC2, p.keep})
+		copy(flat[i*numStepParams:], []float32{p.lo, p.hi, p.stepSize, p.invSqrtBC2, p.keep, p.beta1, p.beta2})
 	}
 	return tensors.FromFlatDataAndDimensions(flat, size, numStepParams)
 }
@@ -118,7 +118,7 @@ func (e *Engine) adamBlock(p blockInputs[*Node]) []*Node {
 		at := func(i int) *Node { return Reshape(Slice(row, AxisRange(i, i+1))) }
 		keep := at(4)
 		out := e.adamStep(adamInputs[*Node]{lossInputs: q.lossInputs, m: Mul(q.m, keep), v: Mul(q.v, keep),
-			lo: at(0), hi: at(1), stepSize: at(2), invSqrtBC2: at(3)})
+			lo: at(0), hi: at(1), stepSize: at(2), invSqrtBC2: at(3), beta1: at(5), beta2: at(6)})
 		l := Reshape(Stack([]*Node{out[3], out[4], out[5]}, 1), 1, n, 3)
 		q.x, q.m, q.v = out[0], out[1], out[2]
 		next := []*Node{AddScalar(t, 1), Add(losses, Mul(Reshape(hot, size, 1, 1), l))}
@@ -168,7 +168,7 @@ func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([
 			in.m, in.v = tensors.FromShape(shape), tensors.FromShape(shape)
 		}
 		a := adamInputs[any]{lossInputs: in.lossInputs, m: in.m, v: in.v, lo: p.lo, hi: p.hi,
-			stepSize: p.stepSize, invSqrtBC2: p.invSqrtBC2}
+			stepSize: p.stepSize, invSqrtBC2: p.invSqrtBC2, beta1: p.beta1, beta2: p.beta2}
 		outs, err := e.step.Exec(args(&a)...)
 		if err != nil {
 			return nil, err

@@ -12,7 +12,7 @@ import (
 )
 
 func TestPlanStepsFollowsTheReferenceLoop(t *testing.T) {
-	plan := planSteps(6, 4, 3, 3.0, 0.1)
+	plan := planSteps(stage{Iters: 6, DecayAt: 4, ClampUntil: 3, LR: 3.0, DecayLR: 0.1, Beta1: adamBeta1, Beta2: adamBeta2})
 	for i, p := range plan {
 		clamped := p.lo == -ClampRange && p.hi == ClampRange
 		if clamped != (i < 3) {
@@ -45,7 +45,7 @@ func TestBlocksMatchSingleSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := Presets["the_scream"]
-	plan := planSteps(6, 4, 3, 3.0, 0.1)
+	plan := planSteps(stage{Iters: 6, DecayAt: 4, ClampUntil: 3, LR: 3.0, DecayLR: 0.1, Beta1: adamBeta1, Beta2: adamBeta2})
 	xt := imageTensor(gc.content)
 
 	single := adamInputs[any]{lossInputs: newLossArgs(xt, featureTensor(ct), st.tensors(), w)}
@@ -55,7 +55,7 @@ func TestBlocksMatchSingleSteps(t *testing.T) {
 		if p.keep == 0 {
 			single.m, single.v = tensors.FromShape(xt.Shape()), tensors.FromShape(xt.Shape())
 		}
-		single.lo, single.hi, single.stepSize, single.invSqrtBC2 = p.lo, p.hi, p.stepSize, p.invSqrtBC2
+		single.lo, single.hi, single.stepSize, single.invSqrtBC2, single.beta1, single.beta2 = p.lo, p.hi, p.stepSize, p.invSqrtBC2, p.beta1, p.beta2
 		outs, err := e.step.Exec(args(&single)...)
 		if err != nil {
 			t.Fatal(err)

@@ -1,8 +1,8 @@
 // Package engine implements neural style transfer (Gatys et al., as taught in Stanford CS231n) on
 // GoMLX: SqueezeNet 1.1 feature extraction, the content, style (Gram) and total-variation losses,
 // their gradient with respect to the image, and the Adam loop that paints the content image in the
-// style of an artwork, on one of two schedules: the reference's own, or a faster one that starts
-// at half size (see Schedule).
+// style of an artwork, on one of two schedules: the reference's own, or a faster one with a gentler
+// learning rate (see Schedule).
 //
 // The reference is ../shared/reference/reference.py; each part here carries the name of its
 // counterpart there (extract, gram, content_loss, style_loss, tv_loss, transfer).

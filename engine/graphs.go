@@ -91,15 +91,16 @@ func (p *lossInputs[T]) slots() []*T {
 }
 
 // adamInputs are the Adam step's inputs: the loss inputs, the moments m and v, the clamp range
-// [lo, hi] and torch.optim.Adam's bias corrections folded into stepSize = lr/(1-β1ᵗ) and
-// invSqrtBC2 = 1/sqrt(1-β2ᵗ).
+// [lo, hi], torch.optim.Adam's bias corrections folded into stepSize = lr/(1-β1ᵗ) and
+// invSqrtBC2 = 1/sqrt(1-β2ᵗ), and the moments' decay rates β1 and β2 (inputs, so that every
+// schedule runs the same compiled graph).
 type adamInputs[T any] struct {
 	lossInputs[T]
-	m, v, lo, hi, stepSize, invSqrtBC2 T
+	m, v, lo, hi, stepSize, invSqrtBC2, beta1, beta2 T
 }
 
 func (p *adamInputs[T]) slots() []*T {
-	return append(p.lossInputs.slots(), &p.m, &p.v, &p.lo, &p.hi, &p.stepSize, &p.invSqrtBC2)
+	return append(p.lossInputs.slots(), &p.m, &p.v, &p.lo, &p.hi, &p.stepSize, &p.invSqrtBC2, &p.beta1, &p.beta2)
 }
 
 type slotted[T any] interface{ slots() []*T }
@@ -213,13 +214,13 @@ func (e *Engine) adamStep(p adamInputs[*Node]) []*Node {
 	dims := p.x.Shape().Dimensions
 	p.m.AssertDims(dims...)
 	p.v.AssertDims(dims...)
-	for _, s := range []*Node{p.lo, p.hi, p.stepSize, p.invSqrtBC2} {
+	for _, s := range []*Node{p.lo, p.hi, p.stepSize, p.invSqrtBC2, p.beta1, p.beta2} {
 		s.AssertScalar()
 	}
 	p.x = Clip(p.x, p.lo, p.hi)
 	c, s, t, g := e.lossAndGradient(p.lossInputs)
-	m := Add(MulScalar(p.m, adamBeta1), MulScalar(g, 1-adamBeta1))
-	v := Add(MulScalar(p.v, adamBeta2), MulScalar(Square(g), 1-adamBeta2))
+	m := Add(Mul(p.m, p.beta1), Mul(g, OneMinus(p.beta1)))
+	v := Add(Mul(p.v, p.beta2), Mul(Square(g), OneMinus(p.beta2)))
 	denom := AddScalar(Mul(Sqrt(v), p.invSqrtBC2), adamEps)
 	x := Sub(p.x, Mul(p.stepSize, Div(m, denom)))
 	return []*Node{x, m, v, c, s, t}

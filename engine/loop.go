@@ -19,9 +19,8 @@ const ClampRange = 1.5
 
 // Transfer is the reference's transfer(): Adam on the pixels of an image that starts as the
 // content image (or noise), minimising content + style + TV loss against content's features and
-// the style targets, in the stages opt's schedule asks for; each stage after the first starts from
-// the previous one's result, enlarged. It returns the final image and the losses before each step
-// (a shrunk stage's at its size).
+// the style targets, as opt's schedule asks. It returns the final image and the losses before
+// each step.
 func (e *Engine) Transfer(ctx context.Context, content *Image, style StyleTargets, w Weights, opt Options, progress Progress) (*Image, []Losses, error) {
 	out, hist, err := e.TransferBatch(ctx, []*Image{content}, []StyleTargets{style}, []Weights{w}, opt, progress)
 	var h []Losses
@@ -50,44 +49,29 @@ func (e *Engine) TransferBatch(ctx context.Context, contents []*Image, styles []
 		return e.transferOneByOne(ctx, contents, styles, ws, opt, progress)
 	}
 	n := len(contents)
-	stages := opt.stages(contents[0].H, contents[0].W)
-	total := totalSteps(stages)
 	xs := make([]*Image, n)
 	for i, c := range contents {
 		xs[i] = startImage(c, opt)
 	}
-	hist := make([][]Losses, n)
-	for _, s := range stages {
-		cs := make([]*Image, n)
-		for i, c := range contents {
-			cs[i] = c
-			if s.Div > 1 {
-				cs[i] = c.Resized(c.H/s.Div, c.W/s.Div)
-			}
-			if xs[i].H != cs[i].H || xs[i].W != cs[i].W {
-				xs[i] = xs[i].Resized(cs[i].H, cs[i].W)
-			}
-		}
-		in, err := e.batchInputs(cs, xs, styles, ws)
-		if err != nil {
-			return nil, hist, err
-		}
-		done := len(hist[0])
-		plan := planSteps(s.Iters, s.DecayAt, s.ClampUntil, s.LR, s.DecayLR)
-		steps, err := e.runPlan(ctx, in, plan, e.blockSteps(), func(k int, l []Losses) {
-			if progress != nil {
-				progress(done+k, total, l[0])
-			}
-		})
-		for _, l := range steps {
-			for i := range hist {
-				hist[i] = append(hist[i], l[i])
-			}
-		}
-		if err != nil {
-			return nil, hist, err
-		}
-		xs = splitImages(in.x.(*tensors.Tensor), n)
+	in, err := e.batchInputs(contents, xs, styles, ws)
+	if err != nil {
+		return nil, nil, err
 	}
+	st := opt.stage()
+	hist := make([][]Losses, n)
+	steps, err := e.runPlan(ctx, in, planSteps(st), e.blockSteps(), func(k int, l []Losses) {
+		if progress != nil {
+			progress(k, st.Iters, l[0])
+		}
+	})
+	for _, l := range steps {
+		for i := range hist {
+			hist[i] = append(hist[i], l[i])
+		}
+	}
+	if err != nil {
+		return nil, hist, err
+	}
+	xs = splitImages(in.x.(*tensors.Tensor), n)
 	return xs, hist, nil
 }

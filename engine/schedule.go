@@ -13,8 +13,7 @@ const (
 	// image for Options.Iters steps, with its decay and clamping settings.
 	Reference Schedule = "reference"
 	// Fast reaches the reference's quality in a fraction of its time: Adam at a gentler learning
-	// rate, first on the image at half size, whose result, enlarged, starts the full-size run.
-	// Options.Iters is a budget in full-size iteration equivalents (see fastStages).
+	// rate with moments that forget faster (see fastStage). Options.Iters is the number of steps.
 	Fast Schedule = "fast"
 )
 
@@ -40,87 +39,42 @@ func ScheduleNames() []string {
 	return out
 }
 
-// stage is one run of Adam at one size: on the content image shrunk by Div (1 = full size), for
-// Iters steps at LR, restarting at DecayLR at step DecayAt (-1 = never), with the image clamped
-// before each step below ClampUntil.
+// stage is one run of Adam on the full-size image: Iters steps at LR, restarting at DecayLR at
+// step DecayAt (-1 = never), with the image clamped before each step below ClampUntil, and
+// Adam's moment decay rates Beta1 and Beta2.
 type stage struct {
-	Div                        int
 	Iters, DecayAt, ClampUntil int
 	LR, DecayLR                float64
+	Beta1, Beta2               float64
 }
 
-// The fast schedule's settings, chosen from loss-versus-work curves beside the reference's
+// The fast schedule's settings, chosen from loss-versus-time curves beside the reference's
 // (bench/schedules.py; the curves are in bench/schedules.csv).
 const (
-	// fastLR is the learning rate of the first stage. Adam's first steps move every pixel by about
-	// the learning rate whatever its gradient, so a high rate (the reference's 3.0) first paints
-	// noise that later steps must undo.
-	fastLR = 0.3
-	// fastRefineLR is the learning rate at full size after a half-size stage, lower because the
-	// enlarged result is already close: a higher rate would first scatter that work.
-	fastRefineLR = 0.15
-	// fastDecay is each stage's learning rate over its last tenth, relative to the stage's rate.
+	// fastLR is the learning rate. Adam's first steps move every pixel by about the learning rate
+	// whatever its gradient, so a high rate (the reference's 3.0) first paints noise that later
+	// steps must undo.
+	fastLR = 0.2
+	// fastDecay is the learning rate over the last tenth of the run, relative to fastLR.
 	fastDecay = 0.1
-	// fastCoarseShare is the share of the budget spent at half size.
-	fastCoarseShare = 0.25
-	// fastMinCoarse is the shortest side below which the half-size stage is skipped: the network's
-	// deepest style layer would see too few positions for the Gram matrices to mean much.
-	fastMinCoarse = 64
+	// fastBeta1 and fastBeta2 let Adam's moments follow the gradient over the last few dozen steps
+	// rather than the last thousand (torch's 0.9 and 0.999): in a run this short the early,
+	// large gradients would otherwise keep every later step small.
+	fastBeta1 = 0.8
+	fastBeta2 = 0.99
 )
 
-// fastStages is the fast schedule for a budget of iters full-size iteration equivalents on an
-// h×w content image. A half-size step costs about a quarter of a full-size one, so the half-size
-// stage takes about 4·fastCoarseShare·iters steps and the full-size stage the rest of the budget;
-// a budget too small for both runs at full size only.
-func fastStages(iters, h, w int) []stage {
-	coarse := 0
-	if min(h, w)/2 >= fastMinCoarse {
-		coarse = int(4 * fastCoarseShare * float64(iters))
-	}
-	fine := iters - (coarse+3)/4
-	if fine < 1 {
-		coarse, fine = 0, iters
-	}
-	var out []stage
-	for _, s := range []struct{ div, n int }{{2, coarse}, {1, fine}} {
-		if s.n == 0 {
-			continue
-		}
-		lr := fastLR
-		if len(out) > 0 {
-			lr = fastRefineLR
-		}
-		out = append(out, stage{Div: s.div, Iters: s.n, LR: lr, DecayAt: s.n * 9 / 10,
-			DecayLR: lr * fastDecay, ClampUntil: s.n})
-	}
-	return out
+// fastStage is the fast schedule for iters steps.
+func fastStage(iters int) stage {
+	return stage{Iters: iters, LR: fastLR, DecayAt: iters * 9 / 10, DecayLR: fastLR * fastDecay,
+		ClampUntil: iters, Beta1: fastBeta1, Beta2: fastBeta2}
 }
 
-// stageSizes are the sizes (height, width) at which any schedule's stages run on an h×w content
-// image, full size first.
-func stageSizes(h, w int) [][2]int {
-	sizes := [][2]int{{h, w}}
-	for _, s := range fastStages(DefaultIters, h, w) {
-		if s.Div > 1 {
-			sizes = append(sizes, [2]int{h / s.Div, w / s.Div})
-		}
-	}
-	return sizes
-}
-
-// stages are the runs of Adam the options ask for on an h×w content image.
-func (o Options) stages(h, w int) []stage {
+// stage is the run of Adam the options ask for.
+func (o Options) stage() stage {
 	if o.Schedule == Fast {
-		return fastStages(o.Iters, h, w)
+		return fastStage(o.Iters)
 	}
-	return []stage{{Div: 1, Iters: o.Iters, LR: o.LR, DecayAt: o.DecayAt, DecayLR: o.DecayLR, ClampUntil: o.ClampUntil}}
-}
-
-// totalSteps is the number of Adam steps of all the stages.
-func totalSteps(stages []stage) int {
-	n := 0
-	for _, s := range stages {
-		n += s.Iters
-	}
-	return n
+	return stage{Iters: o.Iters, LR: o.LR, DecayAt: o.DecayAt, DecayLR: o.DecayLR, ClampUntil: o.ClampUntil,
+		Beta1: adamBeta1, Beta2: adamBeta2}
 }

@@ -5,42 +5,35 @@ import (
 	"testing"
 )
 
-// The fast schedule spends its budget as promised: a half-size step counts a quarter of a
-// full-size one, every budget of at least one ends with full-size steps (so the picture is at
-// full resolution), and images too small for a useful half size run at full size only.
-func TestFastStagesSpendTheBudget(t *testing.T) {
-	for _, tc := range []struct{ iters, h, w int }{{1, 192, 256}, {2, 192, 256}, {5, 192, 288}, {50, 192, 256}, {200, 512, 384}, {50, 96, 128}} {
-		stages := fastStages(tc.iters, tc.h, tc.w)
-		var cost float64
-		for _, s := range stages {
-			cost += float64(s.Iters) / float64(s.Div*s.Div)
-			if s.LR <= 0 || s.DecayAt < 0 || s.DecayAt >= s.Iters || s.DecayLR <= 0 || s.DecayLR >= s.LR {
-				t.Errorf("fastStages(%d, %d, %d): stage %+v does not decay within its run", tc.iters, tc.h, tc.w, s)
-			}
+// The fast schedule runs iters steps, decays within its run, clamps throughout, and plans its
+// steps with its own moment rates (the bias corrections use them too).
+func TestFastStage(t *testing.T) {
+	for _, iters := range []int{1, 5, 60, 200} {
+		s := fastStage(iters)
+		if s.Iters != iters || s.ClampUntil != iters || s.DecayAt < 0 || s.DecayAt >= max(iters, 1) ||
+			!(s.DecayLR > 0 && s.DecayLR < s.LR) || s.LR >= 3 || s.Beta1 != fastBeta1 || s.Beta2 != fastBeta2 {
+			t.Errorf("fastStage(%d) = %+v", iters, s)
 		}
-		if cost > float64(tc.iters) || cost <= float64(tc.iters)-1 {
-			t.Errorf("fastStages(%d, %d, %d) = %+v costs %.2f full-size steps, want %d", tc.iters, tc.h, tc.w, stages, cost, tc.iters)
+		plan := planSteps(s)
+		if len(plan) != iters {
+			t.Fatalf("planSteps(fastStage(%d)) has %d steps", iters, len(plan))
 		}
-		if last := stages[len(stages)-1]; last.Div != 1 || last.Iters < 1 {
-			t.Errorf("fastStages(%d, %d, %d) = %+v: does not end at full size", tc.iters, tc.h, tc.w, stages)
+		lr := s.LR
+		if s.DecayAt == 0 {
+			lr = s.DecayLR
 		}
-		coarse := len(stages) > 1
-		if want := min(tc.h, tc.w)/2 >= fastMinCoarse && tc.iters >= 2; coarse != want {
-			t.Errorf("fastStages(%d, %d, %d) = %+v: half-size stage %t, want %t", tc.iters, tc.h, tc.w, stages, coarse, want)
+		if want := float32(lr / (1 - fastBeta1)); plan[0].stepSize != want || plan[0].beta1 != fastBeta1 || plan[0].beta2 != fastBeta2 {
+			t.Errorf("first fast step %+v, want step size %v and betas %v, %v", plan[0], want, fastBeta1, fastBeta2)
 		}
-	}
-	if s := fastStages(0, 192, 256); len(s) != 0 {
-		t.Errorf("fastStages(0, ...) = %+v, want no steps", s)
 	}
 }
 
-// The reference schedule is one full-size stage with exactly the options' settings.
-func TestReferenceIsOneStage(t *testing.T) {
-	o := OptionsFor(Reference, 200)
-	got := o.stages(192, 256)
-	want := stage{Div: 1, Iters: 200, LR: 3, DecayAt: 180, DecayLR: 0.1, ClampUntil: 190}
-	if len(got) != 1 || got[0] != want {
-		t.Errorf("reference stages = %+v, want [%+v]", got, want)
+// The reference schedule is one stage with exactly the options' settings and torch's Adam.
+func TestReferenceStage(t *testing.T) {
+	got := OptionsFor(Reference, 200).stage()
+	want := stage{Iters: 200, LR: 3, DecayAt: 180, DecayLR: 0.1, ClampUntil: 190, Beta1: 0.9, Beta2: 0.999}
+	if got != want {
+		t.Errorf("reference stage = %+v, want %+v", got, want)
 	}
 }
 
@@ -58,25 +51,21 @@ func TestParseSchedule(t *testing.T) {
 	}
 }
 
-// A fast Transfer runs every stage's steps, reports them against one total, returns a full-size
-// image, and lowers the loss at full size; after Warm at that size it compiles nothing.
+// A fast Transfer runs its steps, reports them against one total, returns a full-size image, and
+// lowers the loss; after Warm at that size it compiles nothing.
 func TestFastTransfer(t *testing.T) {
 	e, gc := newTestEngine(t), loadGolden(t)
 	st, err := e.StyleTargets(gc.style)
 	if err != nil {
 		t.Fatal(err)
 	}
-	content := gc.content.Resized(2*fastMinCoarse, 2*fastMinCoarse*4/3) // large enough for a half-size stage
+	content := gc.content
 	const budget = 8
-	stages := fastStages(budget, content.H, content.W)
-	if len(stages) != 2 {
-		t.Fatalf("fastStages = %+v, want a half-size and a full-size stage", stages)
-	}
 	if err := e.Warm(content.H, content.W); err != nil {
 		t.Fatal(err)
 	}
 	before := e.Compilations()
-	calls, total := 0, stages[0].Iters+stages[1].Iters
+	calls, total := 0, budget
 	w := Presets["starry_night"]
 	out, hist, err := e.Transfer(context.Background(), content, st, w, OptionsFor(Fast, budget), func(k, n int, _ Losses) {
 		calls++

@@ -14,7 +14,7 @@ import (
 
 // Version identifies the engine's numerics; it belongs in every cache key of a stylized result,
 // and changes whenever a change here changes the pixels produced.
-const Version = "nst-3"
+const Version = "nst-4"
 
 // Engine runs style transfer on one GoMLX backend. It is safe for concurrent use; it compiles
 // one graph per image size and keeps it for later calls (see Warm and Compilations).
@@ -71,7 +71,7 @@ type FeatureMap struct {
 // Options are the optimisation's settings.
 type Options struct {
 	Schedule Schedule
-	// Iters is the budget: Adam steps under Reference, full-size step equivalents under Fast.
+	// Iters is the number of Adam steps.
 	Iters int
 	// The reference loop's settings; Fast sets its own and wants these zero.
 	LR         float64 // learning rate until DecayAt
@@ -85,17 +85,17 @@ type Options struct {
 // DefaultSchedule is the schedule a caller gets unless it asks for another.
 const DefaultSchedule = Fast
 
-// DefaultIters is the default budget: what the fast schedule needs to reach the loss the
-// reference reaches in its 200 iterations (bench/quality.sh).
-const DefaultIters = 40
+// DefaultIters is the default number of steps: what the fast schedule needs to reach the loss
+// the reference reaches in its 200 iterations (bench/quality.sh).
+const DefaultIters = 60
 
 // ReferenceIters is the reference's own number of iterations.
 const ReferenceIters = 200
 
-// DefaultOptions are the default schedule with the default budget.
+// DefaultOptions are the default schedule with its default number of steps.
 func DefaultOptions() Options { return OptionsFor(DefaultSchedule, DefaultIters) }
 
-// OptionsFor is schedule s with a budget of iters. Under Reference it scales the reference's
+// OptionsFor is schedule s for iters steps. Under Reference it scales the reference's
 // loop to iters iterations as its bench() does: the learning rate decays at 90% of the run and
 // clamping stops for the last 10 iterations.
 func OptionsFor(s Schedule, iters int) Options {

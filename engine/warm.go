@@ -9,7 +9,7 @@ import (
 func (e *Engine) Compilations() int64 { return e.compiles.Load() }
 
 // Warm compiles what a Transfer on an h×w content image runs under any schedule (the content
-// target and the block of Adam steps, see blockSteps, at each of its stages' sizes), so that such
+// target and the block of Adam steps, see blockSteps), so that such
 // a Transfer compiles nothing. A server warms every work shape it uses at start-up, since XLA
 // takes seconds to compile a new shape.
 func (e *Engine) Warm(h, w int) error { return e.WarmBatch(h, w, 1) }
@@ -19,12 +19,7 @@ func (e *Engine) WarmBatch(h, w, n int) error {
 	if n > 1 && !e.batchesInOneGraph() {
 		n = 1
 	}
-	for _, size := range stageSizes(h, w) {
-		if err := e.warmSize(size[0], size[1], n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return e.warmSize(h, w, n)
 }
 
 // warmSize compiles the content target and the Adam steps for n images of h×w.
@@ -48,7 +43,7 @@ func (e *Engine) warmSize(h, w, n int) error {
 	} else {
 		graph = e.step
 		inputs = &adamInputs[any]{lossInputs: in.lossInputs, m: in.m, v: in.v,
-			lo: float32(0), hi: float32(0), stepSize: float32(0), invSqrtBC2: float32(0)}
+			lo: float32(0), hi: float32(0), stepSize: float32(0), invSqrtBC2: float32(0), beta1: float32(0), beta2: float32(0)}
 	}
 	if perr := tryCatch(func() { err = graph.PreCompile(args(inputs)...) }); perr != nil {
 		err = perr

@@ -36,8 +36,8 @@ type stylizeCmd struct {
 	Output      string   `required:"" short:"o" placeholder:"FILE" env:"-" help:"output image; the format follows the extension (.png, .jpg, .webp, .avif)"`
 	Size        int      `help:"shorter side of the content image in pixels (0 = keep its exact size)"`
 	StyleSize   int      `help:"shorter side of the style image in pixels (0 = keep its exact size)"`
-	Schedule    string   `enum:"${schedules}" default:"${default_schedule}" help:"optimisation schedule: fast (half size, then full size, at a gentle learning rate) or reference (the reference's loop, exactly)"`
-	Iters       int      `help:"iteration budget: Adam iterations under --schedule reference; under fast, full-size iteration equivalents (a half-size iteration counts a quarter)"`
+	Schedule    string   `enum:"${schedules}" default:"${default_schedule}" help:"optimisation schedule: fast (a gentle learning rate, fast-forgetting Adam moments) or reference (the reference's loop, exactly)"`
+	Iters       int      `help:"Adam iterations (the fast schedule takes fewer for the same quality)"`
 	LR          *float64 `name:"lr" placeholder:"RATE" help:"Adam learning rate (--schedule reference only; default 3)"`
 	DecayAt     autoInt  `default:"auto" help:"iteration at which the learning rate drops to --decay-lr (--schedule reference only; -1 = never; auto = 90% of --iters)"`
 	DecayLR     *float64 `name:"decay-lr" placeholder:"RATE" help:"learning rate from --decay-at on (--schedule reference only; default 0.1)"`

@@ -15,7 +15,7 @@ import (
 // scales it to the output and applies strength and preserve_color.
 
 // StageKey implements plugin.Staged: what the optimisation's result depends on besides its
-// input (the schedule's settings follow from its name, the budget and the engine's version).
+// input (the schedule's settings follow from its name, the iterations and the engine's version).
 // Strength 0 has no stage.
 func (o *Options) StageKey() string {
 	if o.strength == 0 {

@@ -29,7 +29,7 @@ type Library interface {
 // Config bounds what a request may ask for.
 type Config struct {
 	MaxIters     int // largest `iters` accepted
-	DefaultIters int // `iters` when the URL gives none (a budget: see engine.Options)
+	DefaultIters int // `iters` when the URL gives none (see engine.Options)
 	MaxWorkPx    int // longest side the optimisation runs at
 	WorkStep     int // the shorter side of a work shape is a multiple of this (or MaxWorkPx)
 	// OnIterations, if set, is told how many iterations each stylization ran and how long they
@@ -44,7 +44,7 @@ type Config struct {
 	OnBatch  func(n int)
 }
 
-// Defaults for a 2-core machine on the pure-Go backend: the fast schedule's default budget at a
+// Defaults for a 2-core machine on the pure-Go backend: the fast schedule's default steps at a
 // 256 px work size finishes well inside the default timeout (README: "Backends and speed"). A
 // GPU host raises MaxWorkPx.
 const (
