@@ -300,7 +300,8 @@ func TestReadyzWhileWarming(t *testing.T) {
 	defer ts.Close()
 	s.StartWarmup()
 	res, body := get(t, ts.URL+"/readyz")
-	if res.StatusCode != 503 || !strings.Contains(body, `"warming":["64x64"`) || res.Header.Get("Cache-Control") != "no-store" {
+	// Some shapes may have compiled by now (the first one takes a fraction of a second), not all.
+	if res.StatusCode != 503 || !regexp.MustCompile(`"warming":\["\d+x\d+"`).MatchString(body) || res.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("/readyz right after StartWarmup: %d %s, want 503 listing the shapes", res.StatusCode, body)
 	}
 	if res, _ := get(t, ts.URL+"/healthz"); res.StatusCode != 200 {
