@@ -306,7 +306,7 @@ func TestWarmupThenNewAspectsCompileNothing(t *testing.T) {
 	}
 }
 
-// The schedule is part of the result's key and of the optimisation stage's key: the same budget
+// The schedule is part of the result's key and of the optimisation stage's key: the same iterations
 // on another schedule is another picture.
 func TestScheduleKeys(t *testing.T) {
 	f, err := New(fakeLibrary{"starry": {Name: "starry", Version: "v1"}}, nil, NewDefaultConfig())
