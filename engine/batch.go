@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -148,7 +147,7 @@ func splitImages(x *tensors.Tensor, n int) []*Image {
 // mode can deadlock its worker pool on a batch's many concurrent matrix products, and gains
 // nothing from batching anyway.
 func (e *Engine) batchesInOneGraph() bool {
-	return e.oneGraphBatches || strings.HasPrefix(e.backend.Description(), "xla:")
+	return e.oneGraphBatches || e.onXLA()
 }
 
 // transferOneByOne is TransferBatch where batches do not run as one graph: each image alone,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
@@ -53,7 +52,7 @@ func (e *Engine) blockSteps() int {
 	if e.noBlocks.Load() {
 		return 1
 	}
-	if strings.HasPrefix(e.backend.Description(), "xla:") {
+	if e.onXLA() {
 		return xlaBlockSteps
 	}
 	return 1
@@ -169,7 +168,7 @@ func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([
 		}
 		a := adamInputs[any]{lossInputs: in.lossInputs, m: in.m, v: in.v, lo: p.lo, hi: p.hi,
 			stepSize: p.stepSize, invSqrtBC2: p.invSqrtBC2, beta1: p.beta1, beta2: p.beta2}
-		outs, err := e.step.Exec(args(&a)...)
+		outs, err := e.run(e.step, args(&a)...)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +176,7 @@ func (e *Engine) runSteps(in *blockInputs[any], steps []stepParams, size int) ([
 		return [][]Losses{lossesOf(outs[3], outs[4], outs[5])}, nil
 	}
 	in.plan, in.count = planTensor(steps, size), int32(len(steps))
-	outs, err := e.block.Exec(args(in)...)
+	outs, err := e.run(e.block, args(in)...)
 	if err != nil {
 		if !e.giveUpBlocks(err) {
 			return nil, err

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -233,7 +234,7 @@ func (e *Engine) Features(im *Image) ([]FeatureMap, error) {
 	if err := e.init(); err != nil {
 		return nil, err
 	}
-	outs, err := e.features.Exec(imageTensor(im))
+	outs, err := e.run(e.features, imageTensor(im))
 	if err != nil {
 		return nil, fmt.Errorf("engine: features: %w", err)
 	}
@@ -267,7 +268,7 @@ func (e *Engine) targetsOf(im *Image) (FeatureMap, StyleTargets, error) {
 	if err := checkSize(im); err != nil {
 		return FeatureMap{}, st, err
 	}
-	outs, err := e.targets.Exec(imageTensor(im))
+	outs, err := e.run(e.targets, imageTensor(im))
 	if err != nil {
 		return FeatureMap{}, st, fmt.Errorf("engine: targets: %w", err)
 	}
@@ -294,7 +295,7 @@ func (e *Engine) LossAndGradient(x *Image, content FeatureMap, style StyleTarget
 		return Losses{}, nil, err
 	}
 	in := newLossArgs(imageTensor(x), featureTensor(content), style.tensors(), w)
-	outs, err := e.lossGrad.Exec(args(&in)...)
+	outs, err := e.run(e.lossGrad, args(&in)...)
 	if err != nil {
 		return Losses{}, nil, fmt.Errorf("engine: loss: %w", err)
 	}
@@ -332,3 +333,27 @@ func (st StyleTargets) tensors() []*tensors.Tensor {
 	}
 	return out
 }
+
+// run executes a compiled graph. On the pure-Go backend graphs run one at a time: every run
+// draws on one shared pool of workers, and runs that overlap (a stylization beside the warm-up,
+// or two workers) can each wait for workers the other holds, forever. One run already keeps
+// every core busy there, so nothing is lost; XLA runs overlap freely.
+func (e *Engine) run(x *Exec, in ...any) ([]*tensors.Tensor, error) {
+	if !e.onXLA() {
+		e.serial.Lock()
+		defer e.serial.Unlock()
+	}
+	return x.Exec(in...)
+}
+
+// precompile compiles a graph for the given inputs without running it, under the same rule as run.
+func (e *Engine) precompile(x *Exec, in ...any) error {
+	if !e.onXLA() {
+		e.serial.Lock()
+		defer e.serial.Unlock()
+	}
+	return x.PreCompile(in...)
+}
+
+// onXLA reports whether the engine computes on GoMLX's XLA backend.
+func (e *Engine) onXLA() bool { return strings.HasPrefix(e.backend.Description(), "xla:") }

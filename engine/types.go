@@ -30,6 +30,7 @@ type Engine struct {
 	blockSize               int          // Adam steps a graph call, if set (tests); see blockSteps
 	noBlocks                atomic.Bool  // the block graph failed here; see giveUpBlocks
 	oneGraphBatches         bool         // batches as one graph on any backend (tests); see batchesInOneGraph
+	serial                  sync.Mutex   // held while a graph runs, where runs must not overlap; see run
 }
 
 // New returns an engine computing with the network's weights on the given backend.

@@ -45,7 +45,7 @@ func (e *Engine) warmSize(h, w, n int) error {
 		inputs = &adamInputs[any]{lossInputs: in.lossInputs, m: in.m, v: in.v,
 			lo: float32(0), hi: float32(0), stepSize: float32(0), invSqrtBC2: float32(0), beta1: float32(0), beta2: float32(0)}
 	}
-	if perr := tryCatch(func() { err = graph.PreCompile(args(inputs)...) }); perr != nil {
+	if perr := tryCatch(func() { err = e.precompile(graph, args(inputs)...) }); perr != nil {
 		err = perr
 	}
 	if err != nil && graph == e.block && e.giveUpBlocks(err) {
