@@ -172,35 +172,36 @@ func (c *Conn) call(ctx context.Context, op func(ctx context.Context) error) err
 // settings it has (an operator's, or the first replica's), whatever this process was told.
 func (c *Conn) keyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = c.replicas
-	kv, err := c.js.KeyValue(ctx, cfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		if kv, err = c.js.CreateKeyValue(ctx, cfg); errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = c.js.KeyValue(ctx, cfg.Bucket) // another process created it meanwhile
-		}
-	}
-	return kv, err
+	return openOrCreate(ctx, cfg.Bucket, c.js.KeyValue,
+		func(ctx context.Context) (jetstream.KeyValue, error) { return c.js.CreateKeyValue(ctx, cfg) },
+		jetstream.ErrBucketNotFound, jetstream.ErrBucketExists)
 }
 
 // objectStore is keyValue for object stores.
 func (c *Conn) objectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = c.replicas
-	obj, err := c.js.ObjectStore(ctx, cfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		if obj, err = c.js.CreateObjectStore(ctx, cfg); errors.Is(err, jetstream.ErrBucketExists) {
-			obj, err = c.js.ObjectStore(ctx, cfg.Bucket)
-		}
-	}
-	return obj, err
+	return openOrCreate(ctx, cfg.Bucket, c.js.ObjectStore,
+		func(ctx context.Context) (jetstream.ObjectStore, error) { return c.js.CreateObjectStore(ctx, cfg) },
+		jetstream.ErrBucketNotFound, jetstream.ErrBucketExists)
 }
 
 // stream is keyValue for streams.
 func (c *Conn) stream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = c.replicas
-	s, err := c.js.Stream(ctx, cfg.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		if s, err = c.js.CreateStream(ctx, cfg); errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			s, err = c.js.Stream(ctx, cfg.Name)
+	return openOrCreate(ctx, cfg.Name, c.js.Stream,
+		func(ctx context.Context) (jetstream.Stream, error) { return c.js.CreateStream(ctx, cfg) },
+		jetstream.ErrStreamNotFound, jetstream.ErrStreamNameAlreadyInUse)
+}
+
+// openOrCreate opens name, creating it when open answers notFound; when another process creates
+// it meanwhile (create answers exists), it opens the one that process made.
+func openOrCreate[T any](ctx context.Context, name string, open func(context.Context, string) (T, error),
+	create func(context.Context) (T, error), notFound, exists error) (T, error) {
+	v, err := open(ctx, name)
+	if errors.Is(err, notFound) {
+		if v, err = create(ctx); errors.Is(err, exists) {
+			v, err = open(ctx, name)
 		}
 	}
-	return s, err
+	return v, err
 }
