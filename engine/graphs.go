@@ -334,25 +334,29 @@ func (st StyleTargets) tensors() []*tensors.Tensor {
 	return out
 }
 
-// run executes a compiled graph. On the pure-Go backend graphs run one at a time: every run
-// draws on one shared pool of workers, and runs that overlap (a stylization beside the warm-up,
-// or two workers) can each wait for workers the other holds, forever. One run already keeps
-// every core busy there, so nothing is lost; XLA runs overlap freely.
+// run executes a compiled graph, taking its turn (see takeTurn).
 func (e *Engine) run(x *Exec, in ...any) ([]*tensors.Tensor, error) {
-	if !e.onXLA() {
-		e.serial.Lock()
-		defer e.serial.Unlock()
-	}
+	defer e.takeTurn()()
 	return x.Exec(in...)
 }
 
-// precompile compiles a graph for the given inputs without running it, under the same rule as run.
+// precompile compiles a graph for the given inputs without running it, taking its turn.
 func (e *Engine) precompile(x *Exec, in ...any) error {
-	if !e.onXLA() {
-		e.serial.Lock()
-		defer e.serial.Unlock()
-	}
+	defer e.takeTurn()()
 	return x.PreCompile(in...)
+}
+
+// takeTurn waits for this graph run's turn and returns the function that ends it. On the pure-Go
+// backend graphs run one at a time: every run draws on one shared pool of workers, and runs that
+// overlap (a stylization beside the warm-up, or two workers) can each wait for workers the other
+// holds, forever. One run already keeps every core busy there, so nothing is lost; XLA runs
+// overlap freely.
+func (e *Engine) takeTurn() (done func()) {
+	if e.onXLA() {
+		return func() {}
+	}
+	e.serial.Lock()
+	return e.serial.Unlock
 }
 
 // onXLA reports whether the engine computes on GoMLX's XLA backend.
