@@ -112,9 +112,8 @@ type Activations struct {
 }
 
 type poolState struct {
-	taps   [9]*Node // the nine strided windows of the padded input, as compared with the output
-	padded []int    // padded input size [H, W]
-	in     []int    // unpadded input size [H, W]
+	first *Node // [N*C*Ho*Wo, 1] int32: flat index into the input of each window's first maximum
+	in    []int // input dimensions [N*C, H, W]
 }
 
 // Extract runs the network up to and including module `last` on x ([3, H, W], or a batch of N
@@ -283,62 +282,62 @@ func (cv conv) backward(gy *Node, inDims []int, stride, pad int) *Node {
 }
 
 // maxPool3x3s2Ceil is torch's MaxPool2d(3, stride=2, ceil_mode=True): windows that run past the
-// bottom or right edge are cut short, which padding with -inf reproduces.
+// bottom or right edge are cut short, which padding with -inf reproduces. It also notes where
+// each window's maximum came from, for the backward pass.
 func maxPool3x3s2Ceil(x *Node) (*Node, poolState) {
 	dims := x.Shape().Dimensions
-	h, w := dims[1], dims[2]
+	planes, h, w := dims[0], dims[1], dims[2]
 	ho, wo := (h-3+1)/2+1, (w-3+1)/2+1 // ceil((h-3)/2) + 1
 	hp, wp := 2*(ho-1)+3, 2*(wo-1)+3
-	st := poolState{padded: []int{hp, wp}, in: []int{h, w}}
+	st := poolState{in: slices.Clone(dims)}
 	if hp > h || wp > w {
 		negInf := Scalar(x.Graph(), x.DType(), -3.4e38)
 		x = Pad(x, negInf, backends.PadAxis{}, backends.PadAxis{End: hp - h}, backends.PadAxis{End: wp - w})
 	}
-	var y *Node
+	m := planes * ho * wo
+	taps := make([]*Node, 9)
 	for ky := 0; ky < 3; ky++ {
 		for kx := 0; kx < 3; kx++ {
 			t := Slice(x, AxisRange(), AxisRange(ky, ky+2*(ho-1)+1).Stride(2), AxisRange(kx, kx+2*(wo-1)+1).Stride(2))
-			st.taps[ky*3+kx] = t
-			if y == nil {
-				y = t
-			} else {
-				y = Max(y, t)
-			}
+			taps[ky*3+kx] = Reshape(t, 1, m)
 		}
 	}
+	stack := Concatenate(taps, 0) // [9, m], tap-major in torch's scan order
+	y := taps[0]
+	for _, t := range taps[1:] {
+		y = Max(y, t)
+	}
+	y = Reshape(y, planes, ho, wo)
+	// ArgMax keeps the first of tied maxima, as torch does. Tap t = 3*ky + kx sits at offset
+	// ky*W + kx from the window's corner, that is t + (t/3)*(W-3).
+	t := Reshape(ArgMax(stack, 0), m)
+	offset := Add(t, MulScalar(DivScalar(t, 3), float64(w-3)))
+	st.first = Reshape(Add(windowCorners(x.Graph(), planes, h, w, ho, wo), offset), m, 1)
 	return y, st
 }
 
-// maxPoolBackward sends each output's gradient to one input, as torch does: the first element of
-// the window, in row-major scan order over the taps, that holds the window's maximum. Flat areas
-// tie many elements of a window; sending the gradient to each of them would multiply it.
-// Overlapping windows add their contributions. The -inf padding of ceil mode never holds a
-// maximum, since every window starts inside the input.
-func maxPoolBackward(st poolState, y, gy *Node) *Node {
-	// routed[ky][kx] is the part of gy whose window's first maximum is tap (ky, kx): what is left
-	// of gy after the earlier taps took theirs, where this tap holds the maximum.
-	var routed [3][3]*Node
-	rest, zero := gy, ScalarZero(gy.Graph(), gy.DType())
-	for t := range 9 {
-		r := Where(Equal(st.taps[t], y), rest, zero)
-		routed[t/3][t%3] = r
-		if t < 8 {
-			rest = Sub(rest, r)
+// windowCorners is the flat input index of each pooling window's top-left element.
+func windowCorners(g *Graph, planes, h, w, ho, wo int) *Node {
+	corners := make([]int32, 0, planes*ho*wo)
+	for p := 0; p < planes; p++ {
+		for a := 0; a < ho; a++ {
+			for b := 0; b < wo; b++ {
+				corners = append(corners, int32(p*h*w+2*a*w+2*b))
+			}
 		}
 	}
-	// With stride 2, padded row 2a collects tap row 0 of window row a and tap row 2 of window
-	// row a-1, and row 2a+1 tap row 1 of window row a; columns likewise. Summing per parity and
-	// interleaving once touches each input element a few times, not once per tap.
-	var evenRows, oddRows [3]*Node
-	for kx := range 3 {
-		evenRows[kx] = Add(padZeros(routed[0][kx], 1, 0, 1), padZeros(routed[2][kx], 1, 1, 0))
-		oddRows[kx] = routed[1][kx]
-	}
-	evenCols := func(r [3]*Node) *Node { return Add(padZeros(r[0], 2, 0, 1), padZeros(r[2], 2, 1, 0)) }
-	even := interleave(evenCols(evenRows), evenRows[1], 2) // padded rows 0, 2, ..., 2*ho
-	odd := interleave(evenCols(oddRows), oddRows[1], 2)    // padded rows 1, 3, ..., 2*ho-1
-	sum := interleave(even, odd, 1)
-	return Slice(sum, AxisRange(), AxisRange(0, st.in[0]), AxisRange(0, st.in[1]))
+	return Const(g, corners)
+}
+
+// maxPoolBackward sends each output's gradient to one input, as torch does: the first element of
+// the window, in row-major scan order, that holds the window's maximum. Flat areas tie many
+// elements of a window; sending the gradient to each of them would multiply it. Overlapping
+// windows add their contributions. The -inf padding of ceil mode never holds a maximum, since
+// every window starts inside the input.
+func maxPoolBackward(st poolState, _, gy *Node) *Node {
+	size := st.in[0] * st.in[1] * st.in[2]
+	flat := ScatterSum(Zeros(gy.Graph(), shapes.Make(gy.DType(), size)), st.first, Reshape(gy, gy.Shape().Size()), false, false)
+	return Reshape(flat, st.in...)
 }
 
 // padZeros adds before and after zero slices to x along axis (a concatenation, which copies
