@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
 )
 
@@ -69,10 +68,8 @@ func TVLoss(weight, x *Node) (loss, grad *Node) {
 	dx := Sub(Slice(x, AxisRange(), AxisRange(), AxisRange(1, w)), Slice(x, AxisRange(), AxisRange(), AxisRange(0, w-1)))
 	loss = Mul(weight, Add(ReduceAllSum(Square(dy)), ReduceAllSum(Square(dx))))
 	// Each difference pulls its two pixels apart: +2*weight*d on the later one, -2*weight*d on the earlier.
-	zero := ScalarZero(x.Graph(), x.DType())
-	none := backends.PadAxis{}
-	gy := Sub(Pad(dy, zero, none, backends.PadAxis{Start: 1}, none), Pad(dy, zero, none, backends.PadAxis{End: 1}, none))
-	gx := Sub(Pad(dx, zero, none, none, backends.PadAxis{Start: 1}), Pad(dx, zero, none, none, backends.PadAxis{End: 1}))
+	gy := Sub(padZeros(dy, 1, 1, 0), padZeros(dy, 1, 0, 1))
+	gx := Sub(padZeros(dx, 2, 1, 0), padZeros(dx, 2, 0, 1))
 	grad = Mul(MulScalar(weight, 2.0), Add(gy, gx))
 	return loss, grad
 }

@@ -190,9 +190,11 @@ func (n *Network) Backward(a *Activations, featureGrads map[int]*Node) *Node {
 	return g
 }
 
+// reluBackward passes g where the ReLU's output is positive (torch's derivative is 0 at 0). A
+// product with the 0/1 mask is cheaper than a Where on the pure-Go backend.
 func reluBackward(out, g *Node) *Node {
 	zero := ScalarZero(out.Graph(), out.DType())
-	return Where(GreaterThan(out, zero), g, zero)
+	return Mul(g, ConvertDType(GreaterThan(out, zero), out.DType()))
 }
 
 // outSize is a convolution's output length along one axis.
