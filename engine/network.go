@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads best unqualified, as in GoMLX's examples
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -190,11 +191,21 @@ func (n *Network) Backward(a *Activations, featureGrads map[int]*Node) *Node {
 	return g
 }
 
-// reluBackward passes g where the ReLU's output is positive (torch's derivative is 0 at 0). A
-// product with the 0/1 mask is cheaper than a Where on the pure-Go backend.
+// reluBackward passes g where the ReLU's output is positive (torch's derivative is 0 at 0).
 func reluBackward(out, g *Node) *Node {
-	zero := ScalarZero(out.Graph(), out.DType())
-	return Mul(g, ConvertDType(GreaterThan(out, zero), out.DType()))
+	return Mul(g, positiveMask(out))
+}
+
+// positiveMask is 1 where x > 0 and 0 where x == 0, for x ≥ 0 such as a ReLU's output. Two
+// products by a large power of two lift every positive value, subnormals included, to at least
+// 1 (or +Inf), and Min clips that to 1. On the pure-Go backend this costs half of a comparison
+// and a conversion from bool, whose loops branch on the data.
+func positiveMask(x *Node) *Node {
+	lift := 0x1p100 // its square overflows float32, and lifts the smallest float32 subnormal past 1
+	if x.DType() == dtypes.Float64 {
+		lift = 0x1p600
+	}
+	return MinScalar(MulScalar(MulScalar(x, lift), lift), 1)
 }
 
 // outSize is a convolution's output length along one axis.

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -66,14 +68,26 @@ func TestMaxPoolBackwardSendsTiesToTheFirstMaximum(t *testing.T) {
 }
 
 // TestReLUBackwardIsZeroAtZero: torch's ReLU has derivative 0 at exactly 0, where flat dark
-// areas put many of its inputs.
+// areas put many of its inputs, and 1 at every positive value, the smallest subnormal and the
+// largest finite value included, in both precisions the engine runs in.
 func TestReLUBackwardIsZeroAtZero(t *testing.T) {
 	exec := MustNewExec(goBackend(t), func(x, g *Node) *Node { return reluBackward(MaxScalar(x, 0.0), g) })
-	out, err := exec.Exec1(tensors.FromFlatDataAndDimensions([]float32{-1, 0, 2}, 3), tensors.FromFlatDataAndDimensions([]float32{5, 5, 5}, 3))
+	check := func(x, want, got any) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("ReLU backward of 5 at %v = %v, want %v", x, got, want)
+		}
+	}
+	x32 := []float32{-1, 0, math.SmallestNonzeroFloat32, 1e-30, 2, math.MaxFloat32}
+	out, err := exec.Exec1(tensors.FromFlatDataAndDimensions(x32, 6), tensors.FromFlatDataAndDimensions([]float32{5, 5, 5, 5, 5, 5}, 6))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tensors.MustCopyFlatData[float32](out); got[0] != 0 || got[1] != 0 || got[2] != 5 {
-		t.Errorf("ReLU backward at -1, 0, 2 = %v, want [0 0 5]", got)
+	check(x32, []float32{0, 0, 5, 5, 5, 5}, tensors.MustCopyFlatData[float32](out))
+	x64 := []float64{-1, 0, math.SmallestNonzeroFloat64, 1e-300, 2, math.MaxFloat64}
+	out, err = exec.Exec1(tensors.FromFlatDataAndDimensions(x64, 6), tensors.FromFlatDataAndDimensions([]float64{5, 5, 5, 5, 5, 5}, 6))
+	if err != nil {
+		t.Fatal(err)
 	}
+	check(x64, []float64{0, 0, 5, 5, 5, 5}, tensors.MustCopyFlatData[float64](out))
 }
