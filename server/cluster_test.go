@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/styleproxy/styleproxy/filters/style"
 	"github.com/styleproxy/styleproxy/imaging"
 	"github.com/styleproxy/styleproxy/internal/natstest"
 )
@@ -88,5 +89,18 @@ func TestClusterFlagsValidate(t *testing.T) {
 	w.NATS, w.MaxIters = "nats://127.0.0.1:4222", 0
 	if err := w.Validate(); err == nil || !strings.Contains(err.Error(), "--max-iters") {
 		t.Errorf("worker with --max-iters 0: %v", err)
+	}
+	// A GPU worker batches its jobs as serve batches its requests, under the same limit.
+	w = DefaultWorkerConfig()
+	w.NATS, w.GPUBatch = "nats://127.0.0.1:4222", style.MaxGPUBatch+1
+	if err := w.Validate(); err == nil || !strings.Contains(err.Error(), "--gpu-batch") {
+		t.Errorf("worker with --gpu-batch %d: %v", w.GPUBatch, err)
+	}
+	w.GPUBatch = 4
+	if err := w.Validate(); err != nil {
+		t.Errorf("worker with --gpu-batch 4: %v", err)
+	}
+	if sc := w.serveConfig(); sc.styleConfig(true).GPUBatch != 4 {
+		t.Errorf("worker --gpu-batch 4 gives the style filter GPUBatch %d", sc.styleConfig(true).GPUBatch)
 	}
 }

@@ -35,6 +35,7 @@ type WorkerConfig struct {
 	DefaultIters int           `help:"iters when a URL gives none (as the replicas')"`
 	MaxWorkPx    int           `help:"largest work shape compiled ahead (0 = 256, or 512 on a CUDA GPU; as the replicas')"`
 	WorkStep     int           `help:"work shapes' step (as the replicas')"`
+	GPUBatch     int           `name:"gpu-batch" help:"jobs of one work shape and iteration count run together, up to this many (needs --workers at least as large; 1 = off)"`
 
 	Logger *slog.Logger `kong:"-"`
 }
@@ -45,6 +46,7 @@ func DefaultWorkerConfig() WorkerConfig {
 	return WorkerConfig{
 		Addr: ":9091", NATSReplicas: 1, NATSAckWait: cluster.DefaultAckWait, Backend: d.Backend, Workers: d.Workers,
 		WorkTimeout: d.WorkTimeout, MaxIters: d.MaxIters, DefaultIters: d.DefaultIters, WorkStep: d.WorkStep,
+		GPUBatch: d.GPUBatch,
 	}
 }
 
@@ -55,6 +57,7 @@ func (c *WorkerConfig) serveConfig() Config {
 	s.Addr, s.NATS, s.NATSCreds, s.NATSReplicas, s.NATSAckWait, s.Worker = c.Addr, c.NATS, c.NATSCreds, c.NATSReplicas, c.NATSAckWait, true
 	s.Weights, s.Backend, s.Workers, s.WorkTimeout = c.Weights, c.Backend, c.Workers, c.WorkTimeout
 	s.MaxIters, s.DefaultIters, s.MaxWorkPx, s.WorkStep = c.MaxIters, c.DefaultIters, c.MaxWorkPx, c.WorkStep
+	s.GPUBatch = c.GPUBatch
 	return s
 }
 
