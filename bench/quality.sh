@@ -6,6 +6,9 @@
 #
 #   bench/quality.sh [ROUNDS]     (default 1: each pair once on each side)
 #
+# PAIRS="content:style ..." picks other pairs from ../shared/images (the style names the preset);
+# PAIRS=all runs every photo with every painting.
+#
 # Times: "loop" is each side's own timing of its optimisation (the reference's bench() seconds,
 # targets included; the report's seconds of `stylize`, graph compilation included); "wall" is the
 # whole command (process start, weights, decoding). The engine is built with GOEXPERIMENT=simd where
@@ -42,10 +45,14 @@ R.to_png(R.load_resized(sys.argv[1], int(sys.argv[2])), sys.argv[3])
 PY
 }
 export SHARED=$shared
+pairs=${PAIRS:-tubingen:starry_night kitten:the_scream stata:composition_vii}
+if [ "$pairs" = all ]; then
+	pairs=$(for c in tubingen kitten stata; do for s in starry_night the_scream composition_vii; do echo "$c:$s"; done; done)
+fi
 now() { date +%s.%N; }
 echo "pair,round,ref_loop_s,ref_wall_s,ours_loop_s,ours_wall_s,ref_loss,ours_loss" >"$tmp/results.csv"
 for round in $(seq "$rounds"); do
-	for pair in tubingen:starry_night kitten:the_scream stata:composition_vii; do
+	for pair in $pairs; do
 		c=${pair%%:*} s=${pair##*:}
 		content=$tmp/$c.png style=$tmp/$s.png
 		[ -f "$content" ] || prepare "$shared/images/$c.jpg" 192 "$content"
