@@ -8,8 +8,8 @@
 // counterpart there (extract, gram, content_loss, style_loss, tv_loss, transfer).
 //
 // The gradient is an explicit backward pass written with forward ops only (DotGeneral, Slice,
-// Concatenate, Pad, comparisons), because GoMLX's automatic differentiation fails or crawls on the
-// pure-Go backend for this network. Being plain graph code, the same formulation runs unchanged on
+// Concatenate, Pad, ArgMax, ScatterSum), because GoMLX's automatic differentiation fails or crawls
+// on the pure-Go backend for this network. Being plain graph code, the same formulation runs unchanged on
 // every GoMLX backend; the backend is a setting (see NewBackend), never a code path.
 //
 // Images are float32 tensors in CHW layout (no batch axis), normalised with ImageNet's mean and std.

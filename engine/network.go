@@ -175,7 +175,7 @@ func (n *Network) Backward(a *Activations, featureGrads map[int]*Node) *Node {
 		case kindReLU:
 			g = reluBackward(a.Features[l], g)
 		case kindPool:
-			g = maxPoolBackward(a.pool[l], a.Features[l], g)
+			g = maxPoolBackward(a.pool[l], g)
 		case kindFire:
 			f := n.fires[l]
 			g = reluBackward(a.Features[l], g)
@@ -347,7 +347,7 @@ func windowCorners(g *Graph, planes, h, w, ho, wo int) *Node {
 // elements of a window; sending the gradient to each of them would multiply it. Overlapping
 // windows add their contributions. The -inf padding of ceil mode never holds a maximum, since
 // every window starts inside the input.
-func maxPoolBackward(st poolState, _, gy *Node) *Node {
+func maxPoolBackward(st poolState, gy *Node) *Node {
 	size := st.in[0] * st.in[1] * st.in[2]
 	flat := ScatterSum(Zeros(gy.Graph(), shapes.Make(gy.DType(), size)), st.first, Reshape(gy, gy.Shape().Size()), false, false)
 	return Reshape(flat, st.in...)
