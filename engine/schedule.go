@@ -57,11 +57,11 @@ const (
 	fastLR = 0.2
 	// fastDecay is the learning rate over the last tenth of the run, relative to fastLR.
 	fastDecay = 0.1
-	// fastBeta1 and fastBeta2 let Adam's moments follow the gradient over the last few dozen steps
+	// fastBeta1 and fastBeta2 let Adam's moments follow the gradient over the last few steps
 	// rather than the last thousand (torch's 0.9 and 0.999): in a run this short the early,
 	// large gradients would otherwise keep every later step small.
 	fastBeta1 = 0.8
-	fastBeta2 = 0.99
+	fastBeta2 = 0.9
 )
 
 // fastStage is the fast schedule for iters steps.
