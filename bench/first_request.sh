@@ -28,7 +28,8 @@ STYLEPROXY_ADMIN_TOKEN=bench bin/styleproxy serve --addr 127.0.0.1:$port --data 
 	--timeout 3600s >"$tmp/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+# As a load balancer would: the request comes once /readyz says every work shape is compiled.
+for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
 curl -fs -H "Authorization: Bearer bench" -F name=starry -F style_size=192 -F preset=starry_night \
 	-F image=@"$shared/images/starry_night.jpg" "http://127.0.0.1:$port/admin/styles" >/dev/null
 url="http://127.0.0.1:$port/img/tubingen.jpg?style=starry${query:+&$query}"
