@@ -46,7 +46,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.styleSize, "style-size", 256, "the style image's shorter side")
 	fs.IntVar(&c.work, "work", 512, "work size whose shapes are compiled and used for first transfers and batches")
 	fs.IntVar(&c.step, "step", 32, "work step (see --work-step)")
-	fs.IntVar(&c.iters, "iters", engine.DefaultIters, "iterations of the reference schedule")
+	fs.IntVar(&c.iters, "iters", engine.ReferenceIters, "iterations of the reference-schedule runs at each size")
 	fs.IntVar(&c.batchIters, "batch-iters", 50, "iterations of each transfer in the throughput runs")
 	sizes := fs.String("sizes", "192,512,1024", "shorter sides of the content for the reference-schedule runs")
 	batches := fs.String("batches", "1,4,8", "transfers at once in the throughput runs")
@@ -174,28 +174,30 @@ func (b *bench) compile() error {
 	return nil
 }
 
-// transfer runs the reference schedule for iters iterations on content resized to w×h.
-func (b *bench) transfer(w, h, iters int) (time.Duration, []engine.Losses, error) {
+// transfer runs opt's schedule on content resized to w×h.
+func (b *bench) transfer(w, h int, opt engine.Options) (time.Duration, []engine.Losses, error) {
 	im, err := toEngine(resize(b.content, w, h))
 	if err != nil {
 		return 0, nil, err
 	}
 	start := time.Now()
-	_, hist, err := b.eng.Transfer(context.Background(), im, b.style, b.weights, engine.OptionsFor(engine.Reference, iters), nil)
+	_, hist, err := b.eng.Transfer(context.Background(), im, b.style, b.weights, opt, nil)
 	return time.Since(start), hist, err
 }
 
-// firstTransfers stylizes three aspect ratios no earlier step used, at their (warm) buckets.
+// firstTransfers stylizes three aspect ratios no earlier step used, at their (warm) buckets, as
+// a default request does (the default schedule and iterations).
 func (b *bench) firstTransfers() error {
+	opt := engine.OptionsFor(engine.DefaultSchedule, engine.DefaultIters)
 	for _, r := range [][2]int{{1000, 800}, {700, 1000}, {2100, 900}} {
 		s := engine.BucketFor(r[0], r[1], b.cfg.work, b.cfg.step)
 		before := b.eng.Compilations()
-		d, _, err := b.transfer(s.W, s.H, b.cfg.iters)
+		d, _, err := b.transfer(s.W, s.H, opt)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("FIRST aspect=%dx%d shape=%s iters=%d seconds=%.3f compilations=%d\n",
-			r[0], r[1], s, b.cfg.iters, d.Seconds(), b.eng.Compilations()-before)
+		fmt.Printf("FIRST aspect=%dx%d shape=%s schedule=%s iters=%d seconds=%.3f compilations=%d\n",
+			r[0], r[1], s, opt.Schedule, opt.Iters, d.Seconds(), b.eng.Compilations()-before)
 	}
 	return nil
 }
@@ -205,10 +207,10 @@ func (b *bench) firstTransfers() error {
 func (b *bench) schedule() error {
 	for _, short := range b.cfg.sizes {
 		w, h := scaled(b.content.Bounds(), short)
-		if _, _, err := b.transfer(w, h, 12); err != nil {
+		if _, _, err := b.transfer(w, h, engine.OptionsFor(engine.Reference, 12)); err != nil {
 			return err
 		}
-		d, hist, err := b.transfer(w, h, b.cfg.iters)
+		d, hist, err := b.transfer(w, h, engine.OptionsFor(engine.Reference, b.cfg.iters))
 		if err != nil {
 			return err
 		}
