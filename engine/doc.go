@@ -10,7 +10,9 @@
 // The gradient is an explicit backward pass written with forward ops only (DotGeneral, Slice,
 // Concatenate, Pad, ArgMax, ScatterSum), because GoMLX's automatic differentiation fails or crawls
 // on the pure-Go backend for this network. Being plain graph code, the same formulation runs unchanged on
-// every GoMLX backend; the backend is a setting (see NewBackend), never a code path.
+// every GoMLX backend; the backend is a setting (see NewBackend), never a code path. The one choice
+// is how the 3x3 convolutions are built (see Convolutions): from matrix products over patches, or
+// with the backend's convolution op, which makes a much smaller program for XLA to compile.
 //
 // Images are float32 tensors in CHW layout (no batch axis), normalised with ImageNet's mean and std.
 package engine

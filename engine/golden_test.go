@@ -16,26 +16,31 @@ import (
 	"github.com/styleproxy/styleproxy/weights"
 )
 
-var (
-	testEngineOnce sync.Once
-	testEngine     *Engine
-	testEngineErr  error
-)
+// testEngines holds one engine per Convolutions for the package's tests, each built once.
+var testEngines = map[Convolutions]*struct {
+	once sync.Once
+	e    *Engine
+	err  error
+}{Im2col: {}, Native: {}}
 
 // newTestEngine builds one engine for the package's tests, as testengine.Open does for the
 // others (which the engine's own tests cannot import).
-func newTestEngine(t testing.TB) *Engine {
+func newTestEngine(t testing.TB) *Engine { return newTestEngineWith(t, Im2col) }
+
+// newTestEngineWith is newTestEngine computing its 3x3 convolutions as conv says.
+func newTestEngineWith(t testing.TB, conv Convolutions) *Engine {
 	t.Helper()
-	testEngineOnce.Do(func() {
+	te := testEngines[conv]
+	te.once.Do(func() {
 		var path string
-		if path, testEngineErr = weights.Resolve(testutil.Weights(t)); testEngineErr == nil {
-			testEngine, _, testEngineErr = Open(path, testutil.Backend())
+		if path, te.err = weights.Resolve(testutil.Weights(t)); te.err == nil {
+			te.e, _, te.err = Open(path, testutil.Backend(), WithConvolutions(conv))
 		}
 	})
-	if testEngineErr != nil {
-		t.Fatal(testEngineErr)
+	if te.err != nil {
+		t.Fatal(te.err)
 	}
-	return testEngine
+	return te.e
 }
 
 func loadPNG(t testing.TB, path string) *Image {
@@ -129,11 +134,14 @@ func loadGoldenFile(t testing.TB, path string) goldenCase {
 func loadGolden(t testing.TB) goldenCase { return loadGoldenFile(t, goldenFiles(t)[0]) }
 
 // forEachGolden runs fn as a subtest on every golden pair.
+// forEachGolden runs fn on every golden case, with each way of computing the convolutions.
 func forEachGolden(t *testing.T, fn func(t *testing.T, e *Engine, gc goldenCase)) {
-	e := newTestEngine(t)
-	for _, path := range goldenFiles(t) {
-		gc := loadGoldenFile(t, path)
-		t.Run(gc.name, func(t *testing.T) { fn(t, e, gc) })
+	for _, conv := range []Convolutions{Im2col, Native} {
+		e := newTestEngineWith(t, conv)
+		for _, path := range goldenFiles(t) {
+			gc := loadGoldenFile(t, path)
+			t.Run(string(conv)+"/"+gc.name, func(t *testing.T) { fn(t, e, gc) })
+		}
 	}
 }
 

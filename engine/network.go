@@ -36,6 +36,7 @@ var layerKinds = [NumLayers]layerKind{
 // last row of ones that the bias column multiplies (cheaper than broadcasting the bias after).
 type conv struct {
 	cout, cin, k int
+	native       nativeKernels   // for Native convolutions (see native.go)
 	w            *tensors.Tensor // [cout, k*k*cin + 1]: forward product [W | b]·patches
 	wt           *tensors.Tensor // [k*k*cin, cout]: backward product Wᵀ·dY, spread back by col2im
 }
@@ -44,8 +45,9 @@ type fire struct{ squeeze, expand1, expand3 conv }
 
 // Network is SqueezeNet 1.1's feature extractor with its weights, ready to be built into graphs.
 type Network struct {
-	conv1 conv
-	fires map[int]fire
+	conv1  conv
+	fires  map[int]fire
+	native bool // 3x3 convolutions with the backend's convolution op (see Convolutions)
 }
 
 // NewNetwork prepares the network from a checkpoint whose tensors the weights package validated.
@@ -96,7 +98,7 @@ func newConv(ck *weights.Checkpoint, prefix string) (conv, error) {
 		wm[o*(kk+1)+kk] = b.Data[o]
 	}
 	return conv{
-		cout: cout, cin: cin, k: k,
+		cout: cout, cin: cin, k: k, native: newNativeKernels(w.Data, b.Data, cout, cin, k),
 		w:  tensors.FromFlatDataAndDimensions(wm, cout, kk+1),
 		wt: tensors.FromFlatDataAndDimensions(wt, kk, cout),
 	}, nil
@@ -126,7 +128,7 @@ func (n *Network) Extract(x *Node, last int) *Activations {
 	for l := 0; l <= last; l++ {
 		switch layerKinds[l] {
 		case kindConv:
-			h = n.conv1.apply(h, 2, 0)
+			h = n.convolve(n.conv1, h, 2, 0)
 		case kindReLU:
 			h = MaxScalar(h, 0.0)
 		case kindPool:
@@ -137,7 +139,7 @@ func (n *Network) Extract(x *Node, last int) *Activations {
 			f := n.fires[l]
 			s := MaxScalar(f.squeeze.apply(h, 1, 0), 0.0)
 			a.squeeze[l] = s
-			h = MaxScalar(catChannels(batchOf(x), f.expand1.apply(s, 1, 0), f.expand3.apply(s, 1, 1)), 0.0)
+			h = MaxScalar(catChannels(batchOf(x), f.expand1.apply(s, 1, 0), n.convolve(f.expand3, s, 1, 1)), 0.0)
 		}
 		a.Features[l] = h
 	}
@@ -171,7 +173,7 @@ func (n *Network) Backward(a *Activations, featureGrads map[int]*Node) *Node {
 		}
 		switch layerKinds[l] {
 		case kindConv:
-			g = n.conv1.backward(g, in.Shape().Dimensions, 2, 0)
+			g = n.convolveBackward(n.conv1, g, in.Shape().Dimensions, 2, 0)
 		case kindReLU:
 			g = reluBackward(a.Features[l], g)
 		case kindPool:
@@ -183,12 +185,28 @@ func (n *Network) Backward(a *Activations, featureGrads map[int]*Node) *Node {
 			s := a.squeeze[l]
 			ge1, ge3 := splitChannels(batchOf(a.input), g, ce)
 			gs := Add(f.expand1.backward(ge1, s.Shape().Dimensions, 1, 0),
-				f.expand3.backward(ge3, s.Shape().Dimensions, 1, 1))
+				n.convolveBackward(f.expand3, ge3, s.Shape().Dimensions, 1, 1))
 			gs = reluBackward(s, gs)
 			g = f.squeeze.backward(gs, in.Shape().Dimensions, 1, 0)
 		}
 	}
 	return g
+}
+
+// convolve is the 3x3 convolution cv of x, as the network's Convolutions say.
+func (n *Network) convolve(cv conv, x *Node, stride, pad int) *Node {
+	if n.native {
+		return cv.applyNative(x, stride, pad)
+	}
+	return cv.apply(x, stride, pad)
+}
+
+// convolveBackward is the gradient of convolve with respect to its input.
+func (n *Network) convolveBackward(cv conv, gy *Node, inDims []int, stride, pad int) *Node {
+	if n.native {
+		return cv.backwardNative(gy, inDims, stride, pad)
+	}
+	return cv.backward(gy, inDims, stride, pad)
 }
 
 // reluBackward passes g where the ReLU's output is positive (torch's derivative is 0 at 0).

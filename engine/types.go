@@ -34,12 +34,16 @@ type Engine struct {
 }
 
 // New returns an engine computing with the network's weights on the given backend.
-func New(backend backends.Backend, ck *weights.Checkpoint) (*Engine, error) {
+func New(backend backends.Backend, ck *weights.Checkpoint, opts ...Option) (*Engine, error) {
 	net, err := NewNetwork(ck)
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{backend: backend, net: net}, nil
+	e := &Engine{backend: backend, net: net}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
 }
 
 // Backend is the name of the GoMLX backend the engine computes on.
