@@ -11,6 +11,9 @@
 #   bash bench/gpu.sh run                       # on the GPU host (device tool: carry .gpubench)
 #
 # `run` finds JAX's CUDA PJRT plugin in python3's site-packages and links it where GoMLX looks.
+# CONV=native runs the engine on XLA's own convolutions instead of im2col (serve --convolutions);
+# a short side-by-side of the two: CONV=native STEP=128 SIZES=512 BATCHES=1 bash bench/gpu.sh run,
+# then the same with CONV=im2col.
 # The same run works on a CPU, small: BACKEND=go DEV=cpu WORK=64 SIZES=48,64 ITERS=5 \
 #   BATCH_ITERS=3 BATCHES=1,2 PY=/usr/bin/python3 bench/gpu.sh run
 set -euo pipefail
@@ -52,7 +55,7 @@ run() {
 	local inputs=$dir/inputs log=$dir/engine.log
 	"$dir/gpubench" --weights "$dir/squeezenet1_1_features.pth" --backend "$backend" \
 		--content "$dir/tubingen.jpg" --style "$dir/starry_night.jpg" --work "${WORK:-512}" \
-		--step "${STEP:-32}" --sizes "$sizes" --iters "$iters" --batches "${BATCHES:-1,4,8}" \
+		--step "${STEP:-32}" --sizes "$sizes" --iters "$iters" --batches "${BATCHES:-1,4,8}" --conv "${CONV:-im2col}" \
 		--batch-iters "${BATCH_ITERS:-50}" --inputs "$inputs" | tee "$log"
 	local pairs=""
 	for s in ${sizes//,/ }; do pairs+="${pairs:+,}content_$s.png:style.png"; done

@@ -30,6 +30,7 @@ type Config struct {
 	Source       string        `help:"where /img/{path} comes from: a folder, or an http(s) origin URL"`
 	Weights      string        `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
 	Backend      string        `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
+	Convolutions string        `help:"how the network's 3x3 convolutions are computed: im2col (matrix products; fast on the pure-Go backend) or native (the backend's convolution op: smaller programs for XLA to compile)"`
 
 	Workers     int           `help:"stylizations running at once"`
 	Queue       int           `help:"stylizations waiting for a worker (0 = none); beyond that requests get 503"`
@@ -83,7 +84,7 @@ func DefaultConfig() Config {
 	p := pipeline.NewDefaultConfig() // the pipeline's settings keep the pipeline's defaults
 	return Config{
 		Addr: ":8080", ReadTimeout: 60 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
-		DataDir: "./data", Source: "./images", Backend: engine.BackendAuto,
+		DataDir: "./data", Source: "./images", Backend: engine.BackendAuto, Convolutions: string(engine.Im2col),
 		Workers: p.Workers, Queue: p.Queue, Timeout: p.Timeout, WorkTimeout: p.WorkTimeout,
 		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
 		WorkStep: style.DefaultWorkStep, GPUBatch: 1, MaxOutputPx: p.MaxOutputPx,
@@ -265,6 +266,9 @@ func (c *Config) componentProblems() []error {
 	pc := c.pipelineConfig()
 	pc.Filters = filters(new(style.Filter))
 	var errs []error
+	if _, err := engine.ParseConvolutions(c.Convolutions); err != nil {
+		errs = append(errs, fmt.Errorf("--convolutions: %w", err))
+	}
 	if ps, err := loadPresets(c.Presets); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -289,4 +293,10 @@ func flagErrors(err error, flags map[string]string) []error {
 		}
 	}
 	return out
+}
+
+// engineOptions are the engine settings the flags chose (Validate has checked them).
+func (c *Config) engineOptions() []engine.Option {
+	conv, _ := engine.ParseConvolutions(c.Convolutions)
+	return []engine.Option{engine.WithConvolutions(conv)}
 }

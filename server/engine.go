@@ -7,8 +7,9 @@ import (
 
 // OpenEngine finds the weights as every command does (weightsFlag, else $STYLEPROXY_WEIGHTS, else
 // the user cache; see weights.Resolve), loads them and opens an engine on the backend named by
-// backendSpec. The engine itself reads no environment: finding files is the caller's business.
-func OpenEngine(weightsFlag, backendSpec string) (*engine.Engine, *weights.Checkpoint, error) {
+// backendSpec, with opts. The engine itself reads no environment: finding files is the caller's
+// business.
+func OpenEngine(weightsFlag, backendSpec string, opts ...engine.Option) (*engine.Engine, *weights.Checkpoint, error) {
 	if err := engine.CheckBackendSpec(backendSpec); err != nil {
 		return nil, nil, err // a typo is reported first, however the weights stand
 	}
@@ -16,5 +17,5 @@ func OpenEngine(weightsFlag, backendSpec string) (*engine.Engine, *weights.Check
 	if err != nil {
 		return nil, nil, err
 	}
-	return engine.Open(path, backendSpec)
+	return engine.Open(path, backendSpec, opts...)
 }

@@ -51,7 +51,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.readSecrets(); err != nil {
 		return nil, err
 	}
-	eng, ck, err := OpenEngine(cfg.Weights, cfg.Backend)
+	eng, ck, err := OpenEngine(cfg.Weights, cfg.Backend, cfg.engineOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drain time.Duration) 
 		adminErr <- nil
 	}
 	workerDone := s.cluster.runWorker(serveCtx)
-	s.log.Info("styleproxy serving", "addr", ln.Addr().String(), "backend", s.Engine.Backend(),
+	s.log.Info("styleproxy serving", "addr", ln.Addr().String(), "backend", s.Engine.Backend(), "convolutions", s.Engine.Convolutions(),
 		"source", s.cfg.Source, "data", s.cfg.DataDir, "workers", s.cfg.Workers)
 	err := s.cfg.serve(serveCtx, ln, s.Echo, drainBy)
 	stop()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/styleproxy/styleproxy/engine"
 	"github.com/styleproxy/styleproxy/internal/testutil"
 	"github.com/styleproxy/styleproxy/styles"
 )
@@ -56,6 +57,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative queue", func(c *Config) { c.Queue = -1 }, "--queue"},
 		{"default over max iters", func(c *Config) { c.DefaultIters = 600 }, "--default-iters"},
 		{"tiny work size", func(c *Config) { c.MaxWorkPx = 8 }, "--max-work-px"},
+		{"unknown convolutions", func(c *Config) { c.Convolutions = "fft" }, "--convolutions"},
+		{"native convolutions", func(c *Config) { c.Convolutions = "native" }, ""},
 		{"backend's work size", func(c *Config) { c.MaxWorkPx = 0 }, ""},
 		{"step over the work size", func(c *Config) { c.WorkStep = 96 }, "--work-step"},
 		{"tiny step", func(c *Config) { c.WorkStep = 8 }, "--work-step"},
@@ -322,5 +325,24 @@ func TestReadyzWhileWarming(t *testing.T) {
 	}
 	if n := s.Engine.Compilations() - before; n != 0 {
 		t.Errorf("a request after warm-up compiled %d programs, want none", n)
+	}
+}
+
+// TestConvolutionsFlagReachesTheEngine: --convolutions native gives the engine the backend's
+// convolution op; the default keeps im2col.
+func TestConvolutionsFlagReachesTheEngine(t *testing.T) {
+	for _, want := range []engine.Convolutions{engine.Im2col, engine.Native} {
+		c := testConfig(t)
+		c.Convolutions = string(want)
+		e, _, err := OpenEngine(c.Weights, c.Backend, c.engineOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.Convolutions(); got != want {
+			t.Errorf("--convolutions %s: the engine computes with %s", want, got)
+		}
+	}
+	if got := DefaultConfig().Convolutions; got != string(engine.Im2col) {
+		t.Errorf("default --convolutions %s, want im2col", got)
 	}
 }

@@ -29,6 +29,7 @@ type WorkerConfig struct {
 	NATSAckWait  time.Duration `name:"nats-ack-wait" help:"how long a job taken by a worker that stopped answering waits before another worker gets it"`
 	Weights      string        `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
 	Backend      string        `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
+	Convolutions string        `help:"how the network's 3x3 convolutions are computed: im2col or native (as serve's)"`
 	Workers      int           `help:"jobs running at once"`
 	WorkTimeout  time.Duration `help:"time limit of one job's computation"`
 	MaxIters     int           `help:"largest iters a job may ask for (as the replicas' --max-iters)"`
@@ -46,7 +47,7 @@ func DefaultWorkerConfig() WorkerConfig {
 	return WorkerConfig{
 		Addr: ":9091", NATSReplicas: 1, NATSAckWait: cluster.DefaultAckWait, Backend: d.Backend, Workers: d.Workers,
 		WorkTimeout: d.WorkTimeout, MaxIters: d.MaxIters, DefaultIters: d.DefaultIters, WorkStep: d.WorkStep,
-		GPUBatch: d.GPUBatch,
+		GPUBatch: d.GPUBatch, Convolutions: d.Convolutions,
 	}
 }
 
@@ -57,7 +58,7 @@ func (c *WorkerConfig) serveConfig() Config {
 	s.Addr, s.NATS, s.NATSCreds, s.NATSReplicas, s.NATSAckWait, s.Worker = c.Addr, c.NATS, c.NATSCreds, c.NATSReplicas, c.NATSAckWait, true
 	s.Weights, s.Backend, s.Workers, s.WorkTimeout = c.Weights, c.Backend, c.Workers, c.WorkTimeout
 	s.MaxIters, s.DefaultIters, s.MaxWorkPx, s.WorkStep = c.MaxIters, c.DefaultIters, c.MaxWorkPx, c.WorkStep
-	s.GPUBatch = c.GPUBatch
+	s.GPUBatch, s.Convolutions = c.GPUBatch, c.Convolutions
 	return s
 }
 
@@ -98,7 +99,7 @@ func NewWorker(wc WorkerConfig) (*Worker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	eng, _, err := OpenEngine(cfg.Weights, cfg.Backend)
+	eng, _, err := OpenEngine(cfg.Weights, cfg.Backend, cfg.engineOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +146,8 @@ func (w *Worker) readyz(c echo.Context) error {
 func (w *Worker) Run(ctx context.Context, ln net.Listener) error {
 	w.style.StartWarmup()
 	done := w.parts.runWorker(ctx)
-	w.log.Info("styleproxy worker running", "addr", ln.Addr().String(), "backend", w.eng.Backend(), "workers", w.cfg.Workers)
+	w.log.Info("styleproxy worker running", "addr", ln.Addr().String(), "backend", w.eng.Backend(),
+		"convolutions", w.eng.Convolutions(), "workers", w.cfg.Workers)
 	drain, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	err := w.cfg.serve(ctx, ln, w.Echo, func() context.Context { return drain })

@@ -25,6 +25,7 @@ import (
 
 type config struct {
 	weights, backend, content, style, inputs string
+	conv                                     engine.Convolutions
 	styleSize, work, step, iters, batchIters int
 	sizes, batches                           []int
 }
@@ -41,6 +42,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("gpubench", flag.ContinueOnError)
 	fs.StringVar(&c.weights, "weights", os.Getenv("STYLEPROXY_WEIGHTS"), "SqueezeNet 1.1 checkpoint (or a folder holding one)")
 	fs.StringVar(&c.backend, "backend", engine.BackendAuto, "GoMLX backend: auto, go, xla:cuda,tf32, ...")
+	conv := fs.String("conv", string(engine.Im2col), "how the 3x3 convolutions are computed: im2col or native")
 	fs.StringVar(&c.content, "content", "", "content photo (PNG or JPEG)")
 	fs.StringVar(&c.style, "style", "", "style image (PNG or JPEG)")
 	fs.IntVar(&c.styleSize, "style-size", 256, "the style image's shorter side")
@@ -54,10 +56,11 @@ func parseFlags(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	var err1, err2 error
+	var err1, err2, err3 error
 	c.sizes, err1 = ints(*sizes)
 	c.batches, err2 = ints(*batches)
-	if err := errors.Join(err1, err2); err != nil {
+	c.conv, err3 = engine.ParseConvolutions(*conv)
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return c, err
 	}
 	if c.content == "" || c.style == "" {
@@ -97,11 +100,12 @@ func run(args []string) error {
 		return err
 	}
 	start := time.Now()
-	eng, _, err := engine.Open(path, cfg.backend)
+	eng, _, err := engine.Open(path, cfg.backend, engine.WithConvolutions(cfg.conv))
 	if err != nil {
 		return err
 	}
-	fmt.Printf("BACKEND name=%s cuda=%t open_seconds=%.2f XLA_FLAGS=%q\n", eng.Backend(), eng.OnCUDA(), time.Since(start).Seconds(), os.Getenv("XLA_FLAGS"))
+	fmt.Printf("BACKEND name=%s cuda=%t convolutions=%s open_seconds=%.2f XLA_FLAGS=%q\n", eng.Backend(), eng.OnCUDA(),
+		eng.Convolutions(), time.Since(start).Seconds(), os.Getenv("XLA_FLAGS"))
 	b := &bench{cfg: cfg, eng: eng, weights: engine.Presets["starry_night"]}
 	if err := b.load(); err != nil {
 		return err
