@@ -115,7 +115,7 @@ type Activations struct {
 }
 
 type poolState struct {
-	first *Node // [N*C*Ho*Wo, 1] int32: flat index into the input of each window's first maximum
+	first *Node // [N*C*Ho*Wo, 1] int64: flat index into the input of each window's first maximum
 	in    []int // input dimensions [N*C, H, W]
 }
 
@@ -341,7 +341,7 @@ func maxPool3x3s2Ceil(x *Node) (*Node, poolState) {
 	y = Reshape(y, planes, ho, wo)
 	// ArgMax keeps the first of tied maxima, as torch does. Tap t = 3*ky + kx sits at offset
 	// ky*W + kx from the window's corner, that is t + (t/3)*(W-3).
-	t := Reshape(ArgMax(stack, 0), m)
+	t := Reshape(ArgMax(stack, 0, dtypes.Int64), m) // int64: a batch of large images passes 2³¹ elements
 	offset := Add(t, MulScalar(DivScalar(t, 3), float64(w-3)))
 	st.first = Reshape(Add(windowCorners(x.Graph(), planes, h, w, ho, wo), offset), m, 1)
 	return y, st
@@ -349,11 +349,11 @@ func maxPool3x3s2Ceil(x *Node) (*Node, poolState) {
 
 // windowCorners is the flat input index of each pooling window's top-left element.
 func windowCorners(g *Graph, planes, h, w, ho, wo int) *Node {
-	corners := make([]int32, 0, planes*ho*wo)
+	corners := make([]int64, 0, planes*ho*wo)
 	for p := 0; p < planes; p++ {
 		for a := 0; a < ho; a++ {
 			for b := 0; b < wo; b++ {
-				corners = append(corners, int32(p*h*w+2*a*w+2*b))
+				corners = append(corners, int64(p*h*w+2*a*w+2*b))
 			}
 		}
 	}
