@@ -32,9 +32,6 @@ func ParseConvolutions(s string) (Convolutions, error) {
 	return "", fmt.Errorf("unknown convolutions %q (known: %s, %s)", s, Im2col, Native)
 }
 
-// An Option adjusts an engine made by New or Open.
-type Option func(*Engine)
-
 // WithConvolutions picks how the network computes its 3x3 convolutions (default Im2col).
 func WithConvolutions(c Convolutions) Option {
 	return func(e *Engine) { e.net.native = c == Native }

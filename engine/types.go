@@ -33,6 +33,9 @@ type Engine struct {
 	serial                  sync.Mutex   // held while a graph runs, where runs must not overlap; see run
 }
 
+// An Option adjusts an engine made by New or Open (see WithConvolutions).
+type Option func(*Engine)
+
 // New returns an engine computing with the network's weights on the given backend.
 func New(backend backends.Backend, ck *weights.Checkpoint, opts ...Option) (*Engine, error) {
 	net, err := NewNetwork(ck)
