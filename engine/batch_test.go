@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"math"
 	"testing"
 )
 
@@ -47,11 +46,7 @@ func assertBatchMatchesSingles(t *testing.T, e *Engine) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		worst := 0.0
-		for k, v := range want.Data {
-			worst = math.Max(worst, math.Abs(float64(got[i].Data[k]-v)))
-		}
-		if worst > 1e-4 {
+		if worst := largestDifference(got[i].Data, want.Data); worst > 1e-4 {
 			t.Errorf("image %d: batched and single results differ by up to %g", i, worst)
 		}
 		if len(hist[i]) != len(wantHist) {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"math"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -82,11 +81,7 @@ func TestBlocksMatchSingleSteps(t *testing.T) {
 	}
 	a := tensors.MustCopyFlatData[float32](single.x.(*tensors.Tensor))
 	b := tensors.MustCopyFlatData[float32](block.x.(*tensors.Tensor))
-	worst := 0.0
-	for i := range a {
-		worst = math.Max(worst, math.Abs(float64(a[i]-b[i])))
-	}
-	if worst > 1e-4 {
+	if worst := largestDifference(a, b); worst > 1e-4 {
 		t.Errorf("blocks and single steps differ by up to %g in x", worst)
 	}
 }

@@ -133,8 +133,8 @@ func loadGoldenFile(t testing.TB, path string) goldenCase {
 // loadGolden is the shared photo pair, for tests that need one realistic pair.
 func loadGolden(t testing.TB) goldenCase { return loadGoldenFile(t, goldenFiles(t)[0]) }
 
-// forEachGolden runs fn as a subtest on every golden pair.
-// forEachGolden runs fn on every golden case, with each way of computing the convolutions.
+// forEachGolden runs fn as a subtest on every golden case, with each way of computing the
+// convolutions.
 func forEachGolden(t *testing.T, fn func(t *testing.T, e *Engine, gc goldenCase)) {
 	for _, conv := range []Convolutions{Im2col, Native} {
 		e := newTestEngineWith(t, conv)
@@ -157,6 +157,15 @@ func perturbed(im *Image) *Image {
 		}
 	}
 	return x
+}
+
+// largestDifference is the largest |a[i] - b[i]|.
+func largestDifference(a, b []float32) float64 {
+	worst := 0.0
+	for i := range a {
+		worst = math.Max(worst, math.Abs(float64(a[i]-b[i])))
+	}
+	return worst
 }
 
 func assertClose(t *testing.T, what string, got, want, rel float64) {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -53,12 +52,7 @@ func TestNativeConvolutionsMatchIm2col(t *testing.T) {
 
 // relativeDifference is the largest |a-b| over the largest |a|.
 func relativeDifference(a, b []float32) float64 {
-	var diff, scale float64
-	for i := range a {
-		diff = math.Max(diff, math.Abs(float64(a[i]-b[i])))
-		scale = math.Max(scale, math.Abs(float64(a[i])))
-	}
-	return diff / scale
+	return largestDifference(a, b) / largestDifference(a, make([]float32, len(a)))
 }
 
 func TestParseConvolutions(t *testing.T) {
