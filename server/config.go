@@ -23,14 +23,14 @@ type Config struct {
 	Addr      string `help:"listen address"`
 	AdminAddr string `placeholder:"HOST:PORT" help:"listen address of the admin API, /metrics and /api/progress (default: the --addr listener)"`
 
-	ReadTimeout  time.Duration `help:"time to read a whole request, an upload included"`
-	WriteTimeout time.Duration `help:"time to write an answer; /img answers get --timeout more"`
-	IdleTimeout  time.Duration `help:"how long an idle keep-alive connection stays open"`
-	DataDir      string        `name:"data" help:"data folder: the style library, and the disk cache unless --cache-dir"`
-	Source       string        `help:"where /img/{path} comes from: a folder, or an http(s) origin URL"`
-	Weights      string        `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
-	Backend      string        `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
-	Convolutions string        `help:"how the network's 3x3 convolutions are computed: im2col (matrix products; fast on the pure-Go backend) or native (the backend's convolution op: smaller programs for XLA to compile)"`
+	ReadTimeout  time.Duration       `help:"time to read a whole request, an upload included"`
+	WriteTimeout time.Duration       `help:"time to write an answer; /img answers get --timeout more"`
+	IdleTimeout  time.Duration       `help:"how long an idle keep-alive connection stays open"`
+	DataDir      string              `name:"data" help:"data folder: the style library, and the disk cache unless --cache-dir"`
+	Source       string              `help:"where /img/{path} comes from: a folder, or an http(s) origin URL"`
+	Weights      string              `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
+	Backend      string              `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
+	Convolutions engine.Convolutions `help:"how the network's 3x3 convolutions are computed: im2col (matrix products; fast on the pure-Go backend) or native (the backend's convolution op: smaller programs for XLA to compile)"`
 
 	Workers     int           `help:"stylizations running at once"`
 	Queue       int           `help:"stylizations waiting for a worker (0 = none); beyond that requests get 503"`
@@ -84,7 +84,7 @@ func DefaultConfig() Config {
 	p := pipeline.NewDefaultConfig() // the pipeline's settings keep the pipeline's defaults
 	return Config{
 		Addr: ":8080", ReadTimeout: 60 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
-		DataDir: "./data", Source: "./images", Backend: engine.BackendAuto, Convolutions: string(engine.Im2col),
+		DataDir: "./data", Source: "./images", Backend: engine.BackendAuto, Convolutions: engine.Im2col,
 		Workers: p.Workers, Queue: p.Queue, Timeout: p.Timeout, WorkTimeout: p.WorkTimeout,
 		MaxIters: style.DefaultMaxIters, DefaultIters: style.DefaultDefaultIters,
 		WorkStep: style.DefaultWorkStep, GPUBatch: 1, MaxOutputPx: p.MaxOutputPx,
@@ -266,7 +266,7 @@ func (c *Config) componentProblems() []error {
 	pc := c.pipelineConfig()
 	pc.Filters = filters(new(style.Filter))
 	var errs []error
-	if _, err := engine.ParseConvolutions(c.Convolutions); err != nil {
+	if _, err := engine.ParseConvolutions(string(c.Convolutions)); err != nil {
 		errs = append(errs, fmt.Errorf("--convolutions: %w", err))
 	}
 	if ps, err := loadPresets(c.Presets); err != nil {
@@ -297,6 +297,5 @@ func flagErrors(err error, flags map[string]string) []error {
 
 // engineOptions are the engine settings the flags chose (Validate has checked them).
 func (c *Config) engineOptions() []engine.Option {
-	conv, _ := engine.ParseConvolutions(c.Convolutions)
-	return []engine.Option{engine.WithConvolutions(conv)}
+	return []engine.Option{engine.WithConvolutions(c.Convolutions)}
 }

@@ -333,7 +333,7 @@ func TestReadyzWhileWarming(t *testing.T) {
 func TestConvolutionsFlagReachesTheEngine(t *testing.T) {
 	for _, want := range []engine.Convolutions{engine.Im2col, engine.Native} {
 		c := testConfig(t)
-		c.Convolutions = string(want)
+		c.Convolutions = want
 		e, _, err := OpenEngine(c.Weights, c.Backend, c.engineOptions()...)
 		if err != nil {
 			t.Fatal(err)
@@ -342,7 +342,7 @@ func TestConvolutionsFlagReachesTheEngine(t *testing.T) {
 			t.Errorf("--convolutions %s: the engine computes with %s", want, got)
 		}
 	}
-	if got := DefaultConfig().Convolutions; got != string(engine.Im2col) {
+	if got := DefaultConfig().Convolutions; got != engine.Im2col {
 		t.Errorf("default --convolutions %s, want im2col", got)
 	}
 }

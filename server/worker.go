@@ -22,21 +22,21 @@ import (
 // cluster's queue. The style settings must match the replicas' (a job's iters are checked
 // against --max-iters here too).
 type WorkerConfig struct {
-	Addr         string        `help:"listen address of /metrics, /healthz and /readyz"`
-	NATS         string        `name:"nats" placeholder:"URL" help:"the NATS JetStream cluster whose work queue to serve (tls:// for TLS)"`
-	NATSCreds    string        `name:"nats-creds" placeholder:"FILE" help:"NATS credentials file (user JWT and seed)"`
-	NATSReplicas int           `name:"nats-replicas" help:"copies JetStream keeps of each bucket and stream it creates (3 on a three-node cluster)"`
-	NATSAckWait  time.Duration `name:"nats-ack-wait" help:"how long a job taken by a worker that stopped answering waits before another worker gets it"`
-	Weights      string        `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
-	Backend      string        `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
-	Convolutions string        `help:"how the network's 3x3 convolutions are computed: im2col or native (as serve's)"`
-	Workers      int           `help:"jobs running at once"`
-	WorkTimeout  time.Duration `help:"time limit of one job's computation"`
-	MaxIters     int           `help:"largest iters a job may ask for (as the replicas' --max-iters)"`
-	DefaultIters int           `help:"iters when a URL gives none (as the replicas')"`
-	MaxWorkPx    int           `help:"largest work shape compiled ahead (0 = 256, or 512 on a CUDA GPU; as the replicas')"`
-	WorkStep     int           `help:"work shapes' step (as the replicas')"`
-	GPUBatch     int           `name:"gpu-batch" help:"jobs of one work shape and iteration count run together, up to this many (needs --workers at least as large; 1 = off)"`
+	Addr         string              `help:"listen address of /metrics, /healthz and /readyz"`
+	NATS         string              `name:"nats" placeholder:"URL" help:"the NATS JetStream cluster whose work queue to serve (tls:// for TLS)"`
+	NATSCreds    string              `name:"nats-creds" placeholder:"FILE" help:"NATS credentials file (user JWT and seed)"`
+	NATSReplicas int                 `name:"nats-replicas" help:"copies JetStream keeps of each bucket and stream it creates (3 on a three-node cluster)"`
+	NATSAckWait  time.Duration       `name:"nats-ack-wait" help:"how long a job taken by a worker that stopped answering waits before another worker gets it"`
+	Weights      string              `placeholder:"FILE" help:"SqueezeNet 1.1 checkpoint (or a folder holding one); else the user cache"`
+	Backend      string              `help:"GoMLX backend: auto, go, xla:cpu, xla:cuda"`
+	Convolutions engine.Convolutions `help:"how the network's 3x3 convolutions are computed: im2col or native (as serve's)"`
+	Workers      int                 `help:"jobs running at once"`
+	WorkTimeout  time.Duration       `help:"time limit of one job's computation"`
+	MaxIters     int                 `help:"largest iters a job may ask for (as the replicas' --max-iters)"`
+	DefaultIters int                 `help:"iters when a URL gives none (as the replicas')"`
+	MaxWorkPx    int                 `help:"largest work shape compiled ahead (0 = 256, or 512 on a CUDA GPU; as the replicas')"`
+	WorkStep     int                 `help:"work shapes' step (as the replicas')"`
+	GPUBatch     int                 `name:"gpu-batch" help:"jobs of one work shape and iteration count run together, up to this many (needs --workers at least as large; 1 = off)"`
 
 	Logger *slog.Logger `kong:"-"`
 }
